@@ -1,0 +1,1 @@
+"""Spark Structured Streaming job: CSV file drops into MySQL, exactly once."""

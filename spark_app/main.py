@@ -1,0 +1,172 @@
+"""spark-submit entry point: parse settings, build the session, run the stream until stopped."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import tempfile
+import threading
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+if __package__ in (None, ""):
+    # spark-submit runs this file as a script: make the repository root importable.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming.query import StreamingQuery
+
+from spark_app import db
+from spark_app.config import KNOWN_JDBC_DRIVERS, AppConfig, ConfigError, load_config
+from spark_app.session import build_session
+from spark_app.sink import SinkContext, is_transient, summarize
+from spark_app.stream import start_query
+
+log = logging.getLogger("spark_app")
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_DATABASE = 3
+EXIT_DRIVER = 4
+
+
+class StartupError(Exception):
+    """A precondition failed; carries the exit code and one clear message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def find_jdbc_driver(spark: SparkSession, preferred: str | None) -> str:
+    """The first MySQL JDBC driver class the driver JVM can load."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    for name in (preferred,) if preferred else KNOWN_JDBC_DRIVERS:
+        try:
+            jvm.java.lang.Class.forName(name, False, loader)
+            return name
+        except Exception:
+            continue
+    raise StartupError(
+        EXIT_DRIVER,
+        "no MySQL JDBC driver on the Spark driver's classpath "
+        f"(looked for {', '.join((preferred,) if preferred else KNOWN_JDBC_DRIVERS)}): "
+        "run scripts/setup to put it in jars/ and spark-defaults.conf, "
+        "or pass --jars JAR --driver-class-path JAR",
+    )
+
+
+def prepare_database(config: AppConfig) -> None:
+    """Create the tables if absent; a database that cannot be reached ends the job here."""
+    try:
+        db.apply_schema(config.mysql)
+    except Exception as exc:
+        if not (is_transient(exc) or hasattr(exc, "errno")):
+            raise
+        raise StartupError(
+            EXIT_DATABASE,
+            f"cannot use MySQL at {config.mysql.address}: {summarize(exc)}",
+        ) from None
+
+
+def ship_package(spark: SparkSession) -> None:
+    """Send spark_app to the executors of a cluster (local mode imports it directly)."""
+    if (spark.sparkContext.master or "local").startswith("local"):
+        return
+    package = Path(__file__).resolve().parent
+    archive = Path(tempfile.mkdtemp(prefix="spark_app_")) / "spark_app.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in package.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                bundle.write(path, Path("spark_app") / path.relative_to(package))
+    spark.sparkContext.addPyFile(str(archive))
+
+
+def run_until_stopped(query: StreamingQuery, stop: threading.Event) -> None:
+    """Wait for the query; on a stop request, end it between micro-batches."""
+    while query.isActive:
+        if stop.wait(0.5):
+            log.info("stop requested: finishing the current batch")
+            for _ in range(600):
+                if not query.status.get("isTriggerActive", False):
+                    break
+                stop.clear()
+                stop.wait(0.1)
+            query.stop()
+            break
+    query.awaitTermination()
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT ask for a clean stop instead of killing the batch midway."""
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, request_stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stream; returns the process exit code."""
+    # The job's own lines at INFO; libraries (py4j, mysql.connector) only when they warn.
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    log.setLevel(logging.INFO)
+    try:
+        config = load_config(argv)
+    except ConfigError as exc:
+        log.error("configuration: %s", exc)
+        return EXIT_CONFIG
+    log.setLevel(config.log_level)
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    spark = build_session()
+    spark.sparkContext.setLogLevel("WARN")
+    try:
+        driver = find_jdbc_driver(spark, config.jdbc.driver_class)
+        prepare_database(config)
+        ship_package(spark)
+        context = SinkContext(
+            mysql=config.mysql,
+            jdbc=config.jdbc,
+            retry=config.retry,
+            driver_class=driver,
+            run_id=datetime.now(UTC).strftime("%Y%m%d_%H%M%S"),
+        )
+        query = start_query(spark, config.stream, context)
+        log.info(
+            "streaming %s -> MySQL %s (checkpoint %s, query id %s)",
+            config.stream.input_dir,
+            config.mysql.address,
+            config.stream.checkpoint_dir,
+            query.id,
+        )
+        try:
+            run_until_stopped(query, stop)
+        except Exception as exc:
+            message = context.fatal[-1] if context.fatal else summarize(exc)
+            log.error("stream stopped: %s", message)
+            return EXIT_FAILED
+        if context.fatal:
+            log.error("stream stopped: %s", context.fatal[-1])
+            return EXIT_FAILED
+        log.info("stream stopped cleanly")
+        return 0
+    except StartupError as exc:
+        log.error("%s", exc)
+        return exc.code
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The one place that builds the SparkSession."""
+
+from __future__ import annotations
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+APP_NAME = "stream-ingest"
+
+
+def build_session(
+    app_name: str = APP_NAME, master: str | None = None, extra: dict[str, str] | None = None
+) -> SparkSession:
+    """Get or create the session; spark-submit (or compose) chooses the master."""
+    builder = SparkSession.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
+    elif not SparkConf().contains("spark.master"):
+        # Run as plain `python spark_app/main.py`: no spark-submit chose a master.
+        builder = builder.master("local[*]")
+    settings = {
+        # Event times are UTC end to end, whatever the machine's zone.
+        "spark.sql.session.timeZone": "UTC",
+        # Micro-batches are small: a few partitions, not the default 200.
+        "spark.sql.shuffle.partitions": "4",
+        # Stream state stays small; keep fewer old batches of checkpoint metadata.
+        "spark.sql.streaming.minBatchesToRetain": "20",
+        **(extra or {}),
+    }
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

@@ -1,0 +1,189 @@
+"""The foreachBatch writer: executors stage a batch over JDBC, the driver commits it once.
+
+A micro-batch may run more than once (Spark's foreachBatch is at-least-once: a crash between
+the MySQL commit and the checkpoint commit replays it). Exactly-once comes from the batch
+record: the staged rows move into `events`/`events_rejected` in the same transaction that
+inserts the batch's row in `ingest_batches`, and a batch already recorded there is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+
+import mysql.connector
+from pyspark.sql import DataFrame
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from spark_app import db
+from spark_app.config import JdbcTuning, MySQLSettings, RetryPolicy
+from spark_app.transforms import to_staging
+
+log = logging.getLogger(__name__)
+
+QUERY_ID_PROPERTY = "sql.streaming.queryId"
+
+# Test-only hook: hold each batch for this many seconds after its MySQL commit, before Spark
+# commits its checkpoint, so a test can kill the driver inside that window deterministically.
+PAUSE_AFTER_COMMIT_ENV = "INGEST_TEST_PAUSE_AFTER_COMMIT"
+
+# MySQL errors that retrying cannot fix: bad credentials, missing rights or schema.
+_PERMANENT_ERRNOS = frozenset({1044, 1045, 1049, 1142, 1143, 1146, 1054})
+_JAVA_SQL_ERROR = re.compile(r"(java\.sql\.\w+|\w+\.jdbc\.\w*Exception|SQL\w*Exception)")
+
+
+class SinkUnavailableError(RuntimeError):
+    """The database kept failing after every retry of a batch."""
+
+
+@dataclass
+class SinkContext:
+    """What the batch writer needs; bound to it with functools.partial."""
+
+    mysql: MySQLSettings
+    jdbc: JdbcTuning
+    retry: RetryPolicy
+    driver_class: str
+    run_id: str
+    # Set when the writer gives up, so main() can report it in one line.
+    fatal: list[str] = field(default_factory=list)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed attempt is worth retrying (a lost or refused connection, a deadlock)."""
+    if isinstance(exc, mysql.connector.Error):
+        return exc.errno not in _PERMANENT_ERRNOS and not isinstance(
+            exc, mysql.connector.ProgrammingError
+        )
+    text = str(exc)
+    return bool(_JAVA_SQL_ERROR.search(text)) and "Access denied" not in text
+
+
+def summarize(exc: BaseException) -> str:
+    """One line for an error: the SQL cause of a Java stack trace, or the message."""
+    text = str(exc)
+    for line in text.splitlines():
+        if _JAVA_SQL_ERROR.search(line):
+            return line.strip()[:300]
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:300]
+
+
+def jdbc_properties(settings: MySQLSettings, tuning: JdbcTuning, driver: str) -> dict[str, str]:
+    """Connection properties of the executors' staging write (the password is not in the URL)."""
+    return {
+        "user": settings.user,
+        "password": settings.password,
+        "driver": driver,
+        "batchsize": str(tuning.batch_size),
+        # One multi-row INSERT per JDBC batch instead of one round trip per row.
+        "rewriteBatchedStatements": str(tuning.rewrite_batched_statements).lower(),
+        "isolationLevel": "READ_COMMITTED",
+    }
+
+
+def stage_batch(staging: DataFrame, context: SinkContext) -> None:
+    """Executors write the batch's rows into events_staging (one transaction per partition)."""
+    if context.jdbc.write_partitions:
+        staging = staging.coalesce(context.jdbc.write_partitions)
+    staging.write.jdbc(
+        context.mysql.jdbc_url,
+        db.STAGING_TABLE,
+        mode="append",
+        properties=jdbc_properties(context.mysql, context.jdbc, context.driver_class),
+    )
+
+
+def _attempt(batch_df: DataFrame, key: db.BatchKey, context: SinkContext, attempt: int) -> None:
+    started = time.monotonic()
+    with db.connect(context.mysql) as connection:
+        if db.is_committed(connection, key):
+            db.clear_staging(connection, key)
+            log.info("batch %d: already committed, replay skipped", key.batch_id)
+            return
+        db.clear_staging(connection, key)
+    stage_batch(to_staging(batch_df, key.query_id, key.batch_id), context)
+    stage_ms = int((time.monotonic() - started) * 1000)
+    with db.connect(context.mysql) as connection:
+        try:
+            counts, timings = db.commit_batch(
+                connection, key, context.run_id, stage_ms, attempt - 1, started, time.monotonic
+            )
+        except db.BatchAlreadyCommitted:
+            log.info("batch %d: committed by an earlier attempt, skipped", key.batch_id)
+            return
+    log.info(
+        "batch %d: %d file(s), %d read, %d written, %d duplicate, %d rejected in %d ms"
+        " (stage %d, commit %d%s)",
+        key.batch_id,
+        counts.files,
+        counts.rows_read,
+        counts.rows_written,
+        counts.rows_duplicate,
+        counts.rows_rejected,
+        int((time.monotonic() - started) * 1000),
+        timings.stage_ms,
+        timings.commit_ms,
+        f", {timings.retries} retries" if timings.retries else "",
+    )
+    pause = float(os.environ.get(PAUSE_AFTER_COMMIT_ENV) or 0)
+    if pause > 0:
+        log.warning(
+            "batch %d: committed, pausing %.1f s before the checkpoint", key.batch_id, pause
+        )
+        time.sleep(pause)
+
+
+def write_batch(batch_df: DataFrame, batch_id: int, *, context: SinkContext) -> None:
+    """foreachBatch handler: stage and commit one micro-batch, retrying transient failures."""
+    spark = batch_df.sparkSession
+    query_id = spark.sparkContext.getLocalProperty(QUERY_ID_PROPERTY)
+    if not query_id:
+        raise RuntimeError("write_batch must run inside a streaming query's foreachBatch")
+    key = db.BatchKey(query_id=query_id, batch_id=batch_id)
+    policy = context.retry
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "batch %d: attempt %d failed (%s); retrying in %.1f s",
+            batch_id,
+            state.attempt_number,
+            summarize(error) if error else "?",
+            delay,
+        )
+
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.retries + 1),
+        wait=wait_exponential_jitter(
+            initial=policy.base_delay,
+            exp_base=policy.multiplier,
+            max=policy.max_delay,
+            jitter=policy.base_delay,
+        ),
+        retry=retry_if_exception(is_transient),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                _attempt(batch_df, key, context, attempt.retry_state.attempt_number)
+    except Exception as exc:
+        attempts = retrying.statistics.get("attempt_number", 1)
+        message = (
+            f"batch {batch_id}: MySQL at {context.mysql.host}:{context.mysql.port} failed"
+            f" {attempts} time(s), giving up: {summarize(exc)}"
+        )
+        context.fatal.append(message)
+        raise SinkUnavailableError(message) from None

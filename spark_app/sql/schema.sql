@@ -1,0 +1,78 @@
+-- Tables of the ingestion pipeline, portable to MySQL 8 and MariaDB 10.6+.
+-- Applied by the app at start-up and by docker-compose's MySQL init: every statement is
+-- idempotent (CREATE ... IF NOT EXISTS). Ids compare byte for byte (utf8mb4_bin), so
+-- 'A1' and 'a1' are two events.
+
+-- One row per accepted event; the first committed row for an event_id wins.
+CREATE TABLE IF NOT EXISTS events (
+    event_id    VARCHAR(64)   NOT NULL,
+    user_id     VARCHAR(64)   NOT NULL,
+    product_id  VARCHAR(64)   NOT NULL,
+    event_type  VARCHAR(32)   NOT NULL,
+    price       DECIMAL(10,2) NOT NULL,
+    event_time  DATETIME(6)   NOT NULL COMMENT 'UTC',
+    source_file VARCHAR(1024) NOT NULL COMMENT 'lineage: file the row came from',
+    source_line INT           NOT NULL COMMENT 'lineage: line of the record in that file',
+    query_id    CHAR(36)      NOT NULL COMMENT 'lineage: streaming query (checkpoint) id',
+    batch_id    BIGINT        NOT NULL COMMENT 'lineage: micro-batch id',
+    ingested_at DATETIME(6)   NOT NULL COMMENT 'UTC commit time',
+    PRIMARY KEY (event_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- One row per quarantined input line: nothing read is ever silently dropped.
+CREATE TABLE IF NOT EXISTS events_rejected (
+    id          BIGINT        NOT NULL AUTO_INCREMENT,
+    reason      VARCHAR(32)   NOT NULL,
+    detail      VARCHAR(255)  NULL,
+    source_file VARCHAR(1024) NOT NULL,
+    source_line INT           NOT NULL,
+    raw_line    MEDIUMTEXT    NOT NULL,
+    query_id    CHAR(36)      NOT NULL,
+    batch_id    BIGINT        NOT NULL,
+    rejected_at DATETIME(6)   NOT NULL COMMENT 'UTC commit time',
+    PRIMARY KEY (id),
+    KEY events_rejected_reason (reason)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- Rows of a micro-batch on their way in, written by the executors; a batch's rows move to
+-- events / events_rejected in the one transaction that records the batch in ingest_batches.
+CREATE TABLE IF NOT EXISTS events_staging (
+    query_id      CHAR(36)      NOT NULL,
+    batch_id      BIGINT        NOT NULL,
+    source_file   VARCHAR(1024) NOT NULL,
+    file_modified DATETIME(6)   NULL,
+    source_line   INT           NOT NULL,
+    event_id      VARCHAR(64)   NULL,
+    user_id       VARCHAR(64)   NULL,
+    product_id    VARCHAR(64)   NULL,
+    event_type    VARCHAR(32)   NULL,
+    price         DECIMAL(10,2) NULL,
+    event_time    DATETIME(6)   NULL,
+    reason        VARCHAR(32)   NULL,
+    detail        VARCHAR(255)  NULL,
+    raw_line      MEDIUMTEXT    NULL,
+    KEY events_staging_batch (query_id, batch_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- One row per committed micro-batch: the replay guard and the accounting
+-- (rows_read = rows_written + rows_duplicate + rows_rejected).
+CREATE TABLE IF NOT EXISTS ingest_batches (
+    query_id          CHAR(36)      NOT NULL,
+    batch_id          BIGINT        NOT NULL,
+    run_id            VARCHAR(32)   NOT NULL,
+    committed_at      DATETIME(6)   NOT NULL COMMENT 'UTC',
+    files             INT           NOT NULL,
+    rows_read         BIGINT        NOT NULL,
+    rows_written      BIGINT        NOT NULL,
+    rows_duplicate    BIGINT        NOT NULL,
+    rows_rejected     BIGINT        NOT NULL,
+    stage_ms          INT           NOT NULL COMMENT 'read, parse, validate and stage',
+    commit_ms         INT           NOT NULL COMMENT 'the moving transaction',
+    total_ms          INT           NOT NULL,
+    rows_per_second   DECIMAL(12,1) NOT NULL,
+    oldest_file_age_s DECIMAL(12,3) NULL COMMENT 'at commit, from file modification time',
+    newest_file_age_s DECIMAL(12,3) NULL,
+    retries           INT           NOT NULL,
+    PRIMARY KEY (query_id, batch_id),
+    KEY ingest_batches_committed (committed_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -1,0 +1,48 @@
+"""Wiring of the streaming query: the file source in, the batch writer out."""
+
+from __future__ import annotations
+
+import functools
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming.query import StreamingQuery
+
+from spark_app.config import StreamSettings
+from spark_app.schemas import SOURCE_FILES
+from spark_app.sink import SinkContext, write_batch
+from spark_app.transforms import parse_events
+
+QUERY_NAME = "events_to_mysql"
+
+
+def read_files(spark: SparkSession, settings: StreamSettings) -> DataFrame:
+    """The drop folder as a stream of whole files; temp names (., _, non-.csv) are ignored."""
+    reader = (
+        spark.readStream.format("binaryFile")
+        .schema(SOURCE_FILES)
+        .option("pathGlobFilter", "*.csv")
+        .option("maxFilesPerTrigger", settings.max_files_per_trigger)
+    )
+    if settings.archive_dir:
+        reader = reader.option("cleanSource", "archive").option(
+            "sourceArchiveDir", settings.archive_dir
+        )
+    return reader.load(settings.input_dir)
+
+
+def start_query(
+    spark: SparkSession, settings: StreamSettings, context: SinkContext
+) -> StreamingQuery:
+    """Start the stream: parse and validate, then stage and commit each micro-batch."""
+    writer = (
+        read_files(spark, settings)
+        .transform(parse_events)
+        .writeStream.queryName(QUERY_NAME)
+        .foreachBatch(functools.partial(write_batch, context=context))
+        .option("checkpointLocation", settings.checkpoint_dir)
+    )
+    if settings.available_now:
+        writer = writer.trigger(availableNow=True)
+    elif settings.trigger_interval > 0:
+        writer = writer.trigger(processingTime=f"{settings.trigger_interval} seconds")
+    return writer.start()
