@@ -50,6 +50,11 @@ def split_files(files: DataFrame) -> DataFrame:
     )
 
 
+def _field(fields: Column, index: int) -> Column:
+    # get() is null past the end: a short row is malformed, not a failed batch (ANSI mode).
+    return F.get(fields, index)
+
+
 def _trimmed(column: Column) -> Column:
     # Spark's trim() strips spaces only; the contract trims any surrounding whitespace.
     return F.regexp_replace(column, r"^\s+|\s+$", "")
@@ -62,7 +67,7 @@ def _missing(column: Column) -> Column:
 def _reason(fields: Column) -> Column:
     """The first failing rule of the contract, or null for a valid record."""
     event_id, user_id, product_id, event_type, price, event_time = (
-        _trimmed(fields[i]) for i in range(6)
+        _trimmed(_field(fields, i)) for i in range(6)
     )
     price_value = F.expr("try_cast(price_text AS DECIMAL(10,2))")
     time_value = F.expr("try_cast(time_text AS TIMESTAMP)")
@@ -88,7 +93,7 @@ def validate(records: DataFrame) -> DataFrame:
     """Records -> typed event columns (null where rejected), `reason` and the raw line kept."""
     fields = F.col("fields")
     with_text = records.withColumns(
-        {"price_text": _trimmed(fields[4]), "time_text": _trimmed(fields[5])}
+        {"price_text": _trimmed(_field(fields, 4)), "time_text": _trimmed(_field(fields, 5))}
     ).withColumn("reason", _reason(fields))
     valid = F.col("reason").isNull()
 
@@ -99,10 +104,10 @@ def validate(records: DataFrame) -> DataFrame:
         "source_file",
         "file_modified",
         "source_line",
-        typed(_trimmed(fields[0])).alias("event_id"),
-        typed(_trimmed(fields[1])).alias("user_id"),
-        typed(_trimmed(fields[2])).alias("product_id"),
-        typed(_trimmed(fields[3])).alias("event_type"),
+        typed(_trimmed(_field(fields, 0))).alias("event_id"),
+        typed(_trimmed(_field(fields, 1))).alias("user_id"),
+        typed(_trimmed(_field(fields, 2))).alias("product_id"),
+        typed(_trimmed(_field(fields, 3))).alias("event_type"),
         typed(F.expr("try_cast(price_text AS DECIMAL(10,2))")).cast(PRICE).alias("price"),
         typed(F.expr("try_cast(time_text AS TIMESTAMP)")).alias("event_time"),
         "reason",
