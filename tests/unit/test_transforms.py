@@ -154,7 +154,11 @@ def test_split_files_explodes_records_of_each_file(spark: SparkSession) -> None:
     )
     actual = files.transform(split_files).select("source_file", "source_line", "problem")
     expected = spark.createDataFrame(
-        [("file:/d/a.csv", 2, None), ("file:/d/a.csv", 4, None), ("file:/d/b.csv", 2, "bad_header")],
+        [
+            ("file:/d/a.csv", 2, None),
+            ("file:/d/a.csv", 4, None),
+            ("file:/d/b.csv", 2, "bad_header"),
+        ],
         "source_file string, source_line int, problem string",
     )
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)

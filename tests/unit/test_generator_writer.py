@@ -1,0 +1,100 @@
+"""Tests of the atomic file drop in generator.writer."""
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import TextIO
+
+import pytest
+
+from generator.records import write_csv
+from generator.writer import FileDropper, drop_atomic, drop_file_name, temp_name
+
+NAME_RE = re.compile(r"events_\d{8}_\d{6}_\d{6}_\d{6}\.csv")
+
+
+class Boom(RuntimeError):
+    """Raised by a row source that fails part-way."""
+
+
+def rows_failing_after(good: int) -> Iterator[tuple[str, ...]]:
+    yield ("a", "b")
+    for i in range(good):
+        yield (str(i), "x" * 1000)
+    raise Boom("source failed mid-file")
+
+
+def test_drop_atomic_writes_complete_file_and_leaves_no_temp(tmp_path: Path) -> None:
+    path = drop_atomic(tmp_path, "events_1.csv", partial(write_csv, rows=[("a", "b"), ("1", "é")]))
+    assert path == tmp_path / "events_1.csv"
+    assert path.read_bytes() == "a,b\n1,é\n".encode()
+    assert [p.name for p in tmp_path.iterdir()] == ["events_1.csv"]
+
+
+def test_drop_atomic_writes_under_hidden_temp_name_first(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def write(out: TextIO) -> None:
+        out.write("a,b\n")
+        seen.extend(sorted(p.name for p in tmp_path.iterdir()))
+
+    drop_atomic(tmp_path, "events_2.csv", write)
+    assert seen == [".events_2.csv.tmp"]
+    assert seen[0] == temp_name("events_2.csv")
+    assert seen[0].startswith(".")
+    assert not seen[0].endswith(".csv")
+    assert [p.name for p in tmp_path.iterdir()] == ["events_2.csv"]
+
+
+def test_drop_atomic_removes_temp_when_writing_fails(tmp_path: Path) -> None:
+    with pytest.raises(Boom):
+        drop_atomic(tmp_path, "events_3.csv", partial(write_csv, rows=rows_failing_after(100)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_drop_atomic_keeps_a_temp_file_it_did_not_create(tmp_path: Path) -> None:
+    foreign = tmp_path / temp_name("events_4.csv")
+    foreign.write_text("someone else's")
+    with pytest.raises(FileExistsError):
+        drop_atomic(tmp_path, "events_4.csv", partial(write_csv, rows=[("a",)]))
+    assert foreign.read_text() == "someone else's"
+    assert not (tmp_path / "events_4.csv").exists()
+
+
+def test_drop_file_name_is_utc_with_microseconds_and_sequence() -> None:
+    moment = datetime(2026, 11, 25, 10, 33, 50, 123_456, tzinfo=UTC)
+    assert drop_file_name(moment, 7) == "events_20261125_103350_123456_000007.csv"
+
+
+def test_dropper_names_are_unique_and_sort_in_write_order(tmp_path: Path) -> None:
+    dropper = FileDropper(tmp_path)
+    paths = [dropper.drop(partial(write_csv, rows=[(str(i),)])) for i in range(20)]
+    names = [p.name for p in paths]
+    assert all(NAME_RE.fullmatch(name) for name in names)
+    assert len(set(names)) == 20
+    assert sorted(names) == names
+    assert [p.read_text() for p in sorted(tmp_path.iterdir())] == [f"{i}\n" for i in range(20)]
+
+
+def test_dropper_names_sort_in_write_order_when_clock_steps_back(tmp_path: Path) -> None:
+    start = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    moments = iter([start, start - timedelta(seconds=5), start, start + timedelta(seconds=1)])
+    dropper = FileDropper(tmp_path, clock=lambda: next(moments))
+    names = [dropper.drop(partial(write_csv, rows=[("x",)])).name for _ in range(4)]
+    assert names == sorted(names)
+    assert len(set(names)) == 4
+    assert names[0] == "events_20260101_120000_000000_000001.csv"
+    assert names[1] == "events_20260101_120000_000001_000002.csv"
+    assert names[3] == "events_20260101_120001_000000_000004.csv"
+
+
+def test_dropper_failure_leaves_nothing_and_next_drop_works(tmp_path: Path) -> None:
+    dropper = FileDropper(tmp_path)
+    with pytest.raises(Boom):
+        dropper.drop(partial(write_csv, rows=rows_failing_after(3)))
+    assert list(tmp_path.iterdir()) == []
+    path = dropper.drop(partial(write_csv, rows=[("ok",)]))
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    assert path.read_text() == "ok\n"
