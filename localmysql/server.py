@@ -169,6 +169,14 @@ class LocalServer:
         self.stop()
         raise ServerError(f"server not ready after {timeout:.0f} s:\n{self._log_tail()}")
 
+    def is_running(self) -> bool:
+        """True when a server already answers on this folder's socket."""
+        try:
+            self.root_connection().close()
+            return True
+        except mysql.connector.Error:
+            return False
+
     def stop(self, timeout: float = 60.0) -> None:
         """Shut the server down cleanly (SIGTERM), or kill it after `timeout`."""
         if self.process is None or self.process.poll() is not None:
