@@ -81,6 +81,10 @@ class LocalServer:
     process: subprocess.Popen[bytes] | None = None
     extra_args: tuple[str, ...] = ("--local-infile=1",)
 
+    def __post_init__(self) -> None:
+        # mysqld changes into its data directory: every path handed to it must be absolute.
+        self.base = self.base.resolve()
+
     @property
     def datadir(self) -> Path:
         return self.base / "data"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -11,11 +12,13 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import ClassVar
 
 if __package__ in (None, ""):
     # spark-submit runs this file as a script: make the repository root importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pyspark.java_gateway import ensure_callback_server_started
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
@@ -102,14 +105,53 @@ def run_until_stopped(query: StreamingQuery, stop: threading.Event) -> None:
     query.awaitTermination()
 
 
+STOP_SIGNALS = ("TERM", "INT")
+
+
 def install_stop_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT ask for a clean stop instead of killing the batch midway."""
+    """SIGTERM and SIGINT to the Python driver ask for a clean stop between batches."""
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, request_stop)
+    for name in STOP_SIGNALS:
+        signal.signal(getattr(signal, f"SIG{name}"), request_stop)
+
+
+class _JvmStopHandler:
+    """A JVM signal handler (via py4j) that asks for a clean stop instead of exiting."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+
+    def handle(self, jvm_signal: object) -> None:
+        if self.stop.is_set():
+            # A second signal while stopping: the user wants out now.
+            log.warning("second stop signal: exiting without waiting for the batch")
+            os._exit(EXIT_FAILED)
+        self.stop.set()
+
+    class Java:
+        implements: ClassVar[list[str]] = ["sun.misc.SignalHandler"]
+
+
+def install_jvm_stop_handlers(spark: SparkSession, stop: threading.Event) -> None:
+    """Route SIGTERM/SIGINT sent to spark-submit's JVM to the same clean stop.
+
+    Under spark-submit the JVM is the process that a service manager or `kill` signals; its
+    default handler would exit at once with 143 and drop the batch in flight.
+    """
+    context = spark.sparkContext
+    gateway, jvm = context._gateway, context._jvm
+    if gateway is None or jvm is None:
+        return
+    ensure_callback_server_started(gateway)  # type: ignore[no-untyped-call]
+    handler = _JvmStopHandler(stop)
+    for name in STOP_SIGNALS:
+        try:
+            jvm.sun.misc.Signal.handle(jvm.sun.misc.Signal(name), handler)
+        except Exception as exc:
+            log.debug("cannot handle SIG%s in the JVM: %s", name, exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     install_stop_handlers(stop)
     spark = build_session()
     spark.sparkContext.setLogLevel("WARN")
+    install_jvm_stop_handlers(spark, stop)
     try:
         driver = find_jdbc_driver(spark, config.jdbc.driver_class)
         prepare_database(config)
