@@ -8,10 +8,10 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import ClassVar
 
 if __package__ in (None, ""):
@@ -95,47 +95,56 @@ def run_until_stopped(query: StreamingQuery, stop: threading.Event) -> None:
     while query.isActive:
         if stop.wait(0.5):
             log.info("stop requested: finishing the current batch")
-            for _ in range(600):
-                if not query.status.get("isTriggerActive", False):
-                    break
-                stop.clear()
-                stop.wait(0.1)
+            deadline = time.monotonic() + 60
+            while query.status.get("isTriggerActive", False) and time.monotonic() < deadline:
+                time.sleep(0.1)
             query.stop()
             break
     query.awaitTermination()
 
 
 STOP_SIGNALS = ("TERM", "INT")
+# Ctrl-C reaches the JVM and the Python driver at once: one press, two deliveries.
+SAME_REQUEST_SECONDS = 2.0
 
 
-def install_stop_handlers(stop: threading.Event) -> None:
+class StopRequest:
+    """A stop asked for by a signal; asking again later means: exit now."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._first: float | None = None
+
+    def __call__(self, *_: object) -> None:
+        now = time.monotonic()
+        if self._first is None:
+            self._first = now
+            self.event.set()
+        elif now - self._first > SAME_REQUEST_SECONDS:
+            log.warning("second stop signal: exiting without waiting for the batch")
+            os._exit(EXIT_FAILED)
+
+
+def install_stop_handlers(stop: StopRequest) -> None:
     """SIGTERM and SIGINT to the Python driver ask for a clean stop between batches."""
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
     for name in STOP_SIGNALS:
-        signal.signal(getattr(signal, f"SIG{name}"), request_stop)
+        signal.signal(getattr(signal, f"SIG{name}"), stop)
 
 
 class _JvmStopHandler:
     """A JVM signal handler (via py4j) that asks for a clean stop instead of exiting."""
 
-    def __init__(self, stop: threading.Event) -> None:
+    def __init__(self, stop: StopRequest) -> None:
         self.stop = stop
 
     def handle(self, jvm_signal: object) -> None:
-        if self.stop.is_set():
-            # A second signal while stopping: the user wants out now.
-            log.warning("second stop signal: exiting without waiting for the batch")
-            os._exit(EXIT_FAILED)
-        self.stop.set()
+        self.stop()
 
     class Java:
         implements: ClassVar[list[str]] = ["sun.misc.SignalHandler"]
 
 
-def install_jvm_stop_handlers(spark: SparkSession, stop: threading.Event) -> None:
+def install_jvm_stop_handlers(spark: SparkSession, stop: StopRequest) -> None:
     """Route SIGTERM/SIGINT sent to spark-submit's JVM to the same clean stop.
 
     Under spark-submit the JVM is the process that a service manager or `kill` signals; its
@@ -163,16 +172,19 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     log.setLevel(logging.INFO)
+    # py4j would print the foreachBatch error's traceback again; main() reports it once.
+    logging.getLogger("py4j").setLevel(logging.CRITICAL)
     try:
         config = load_config(argv)
     except ConfigError as exc:
         log.error("configuration: %s", exc)
         return EXIT_CONFIG
     log.setLevel(config.log_level)
-    stop = threading.Event()
-    install_stop_handlers(stop)
+    stop = StopRequest()
     spark = build_session()
     spark.sparkContext.setLogLevel("WARN")
+    # After the session: SparkContext installs a SIGINT handler of its own that cancels jobs.
+    install_stop_handlers(stop)
     install_jvm_stop_handlers(spark, stop)
     try:
         driver = find_jdbc_driver(spark, config.jdbc.driver_class)
@@ -194,10 +206,13 @@ def main(argv: list[str] | None = None) -> int:
             query.id,
         )
         try:
-            run_until_stopped(query, stop)
+            run_until_stopped(query, stop.event)
         except Exception as exc:
-            message = context.fatal[-1] if context.fatal else summarize(exc)
-            log.error("stream stopped: %s", message)
+            if context.fatal:
+                log.error("stream stopped: %s", context.fatal[-1])
+            else:
+                # Not a database outage: keep the whole error, it is a bug or bad set-up.
+                log.error("stream stopped: %s\n%s", summarize(exc), exc)
             return EXIT_FAILED
         if context.fatal:
             log.error("stream stopped: %s", context.fatal[-1])

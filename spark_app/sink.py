@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 
 QUERY_ID_PROPERTY = "sql.streaming.queryId"
 
-# Test-only hook: hold each batch for this many seconds after its MySQL commit, before Spark
-# commits its checkpoint, so a test can kill the driver inside that window deterministically.
+# Test-only hooks: hold each batch for this many seconds after its rows are staged (before the
+# MySQL commit), or after the MySQL commit (before Spark commits its checkpoint), so a test can
+# kill the driver inside those windows deterministically.
+PAUSE_BEFORE_COMMIT_ENV = "INGEST_TEST_PAUSE_BEFORE_COMMIT"
 PAUSE_AFTER_COMMIT_ENV = "INGEST_TEST_PAUSE_AFTER_COMMIT"
 
 # MySQL errors that retrying cannot fix: bad credentials, missing rights or schema.
@@ -103,6 +105,13 @@ def stage_batch(staging: DataFrame, context: SinkContext) -> None:
     )
 
 
+def _test_pause(variable: str, batch_id: int) -> None:
+    seconds = float(os.environ.get(variable) or 0)
+    if seconds > 0:
+        log.warning("batch %d: test hook %s, pausing %.1f s", batch_id, variable, seconds)
+        time.sleep(seconds)
+
+
 def _attempt(batch_df: DataFrame, key: db.BatchKey, context: SinkContext, attempt: int) -> None:
     started = time.monotonic()
     with db.connect(context.mysql) as connection:
@@ -113,6 +122,7 @@ def _attempt(batch_df: DataFrame, key: db.BatchKey, context: SinkContext, attemp
         db.clear_staging(connection, key)
     stage_batch(to_staging(batch_df, key.query_id, key.batch_id), context)
     stage_ms = int((time.monotonic() - started) * 1000)
+    _test_pause(PAUSE_BEFORE_COMMIT_ENV, key.batch_id)
     with db.connect(context.mysql) as connection:
         try:
             counts, timings = db.commit_batch(
@@ -135,12 +145,7 @@ def _attempt(batch_df: DataFrame, key: db.BatchKey, context: SinkContext, attemp
         timings.commit_ms,
         f", {timings.retries} retries" if timings.retries else "",
     )
-    pause = float(os.environ.get(PAUSE_AFTER_COMMIT_ENV) or 0)
-    if pause > 0:
-        log.warning(
-            "batch %d: committed, pausing %.1f s before the checkpoint", key.batch_id, pause
-        )
-        time.sleep(pause)
+    _test_pause(PAUSE_AFTER_COMMIT_ENV, key.batch_id)
 
 
 def write_batch(batch_df: DataFrame, batch_id: int, *, context: SinkContext) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,60 +9,12 @@ from pyspark.sql import SparkSession
 
 from generator import cli as generator_cli
 from localmysql import AppAccount
-from spark_app import db
-from spark_app.config import JdbcTuning, RetryPolicy, StreamSettings, mysql_from_env
-from spark_app.main import find_jdbc_driver
-from spark_app.sink import SinkContext
-from spark_app.stream import start_query
 from tests import dbread
-from tests.conftest import REPO
-from tests.oracle import expected_for
+from tests.helpers import assert_sink_matches, generate, run_stream, spark_submit
 
 pytestmark = pytest.mark.integration
 
 HEADER = "event_id,user_id,product_id,event_type,price,event_time\n"
-
-
-def run_stream(
-    spark: SparkSession, account: AppAccount, input_dir: Path, checkpoint: Path, files: int = 2
-) -> None:
-    """Ingest what is in `input_dir` with availableNow, in this process."""
-    settings = mysql_from_env(account.environ())
-    db.apply_schema(settings)
-    context = SinkContext(
-        mysql=settings,
-        jdbc=JdbcTuning(),
-        retry=RetryPolicy(retries=0),
-        driver_class=find_jdbc_driver(spark, None),
-        run_id="test",
-    )
-    stream = StreamSettings(
-        input_dir=str(input_dir),
-        checkpoint_dir=str(checkpoint),
-        available_now=True,
-        max_files_per_trigger=files,
-    )
-    query = start_query(spark, stream, context)
-    try:
-        query.awaitTermination(300)
-    finally:
-        query.stop()
-    assert query.exception() is None
-
-
-def assert_sink_matches(account: AppAccount, files: list[Path]) -> None:
-    """events, events_rejected and the accounting equal the oracle's reading of `files`."""
-    expected = expected_for(files)
-    assert dbread.events(account) == expected.events
-    assert dbread.rejected(account) == expected.rejected
-    read, written, duplicates, rejected = dbread.totals(account)
-    assert (read, written, duplicates, rejected) == (
-        expected.read,
-        len(expected.events),
-        expected.duplicates,
-        len(expected.rejected),
-    )
-    assert read == written + duplicates + rejected
 
 
 def test_stream_equals_oracle(
@@ -93,34 +43,11 @@ def test_stream_equals_oracle(
     )
 
 
-def spark_submit(
-    env: dict[str, str], *args: str, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """The real `spark-submit spark_app/main.py ...`, from the repository root."""
-    # Spark merges the Python driver's stderr into its stdout: read them as one stream.
-    return subprocess.run(
-        ["spark-submit", "spark_app/main.py", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def test_real_commands_end_to_end(
     app_env: dict[str, str], mysql_account: AppAccount, tmp_path: Path
 ) -> None:
     drop, checkpoint = tmp_path / "drop", tmp_path / "checkpoint"
-    generated = subprocess.run(
-        [sys.executable, "-m", "generator", "--files", "3", "--interval", "0",
-         "--output-dir", str(drop), "--seed", "3"],
-        cwd=REPO, env=app_env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert generated.returncode == 0, generated.stderr
-    files = sorted(drop.glob("*.csv"))
+    files = generate(app_env, drop, 3, seed=3)
     assert len(files) == 3
 
     first = spark_submit(
