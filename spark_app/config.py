@@ -84,6 +84,7 @@ class StreamSettings:
     max_files_per_trigger: int = 1
     trigger_interval: float = 0.5
     archive_dir: str | None = None
+    archive_retention_hours: float = 168.0
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--archive-dir",
         default=None,
         help="move processed files here (Spark cleanSource=archive); default: leave them",
+    )
+    parser.add_argument(
+        "--archive-retention-hours",
+        type=_non_negative_float,
+        default=defaults.archive_retention_hours,
+        help="delete archived files older than this (local archive folders; 0: keep all)",
     )
     tuning = JdbcTuning()
     parser.add_argument("--jdbc-batch-size", type=_positive_int, default=tuning.batch_size)
@@ -234,6 +241,7 @@ def load_config(argv: Sequence[str] | None, environ: Mapping[str, str] | None = 
             max_files_per_trigger=args.max_files_per_trigger,
             trigger_interval=args.trigger_interval,
             archive_dir=args.archive_dir,
+            archive_retention_hours=args.archive_retention_hours,
         ),
         retry=retry,
         jdbc=JdbcTuning(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
@@ -15,8 +17,9 @@ def build_session(
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)
-    elif not SparkConf().contains("spark.master"):
-        # Run as plain `python spark_app/main.py`: no spark-submit chose a master.
+    elif "PYSPARK_GATEWAY_PORT" not in os.environ and not SparkConf().contains("spark.master"):
+        # Run as plain `python spark_app/main.py`: no spark-submit chose a master. (Under
+        # spark-submit the gateway variable is set; SparkConf() cannot see its JVM's conf yet.)
         builder = builder.master("local[*]")
     settings = {
         # Event times are UTC end to end, whatever the machine's zone.

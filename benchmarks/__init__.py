@@ -1,0 +1,1 @@
+"""Benchmarks: freshness, catch-up throughput against the usual alternatives, cost of history."""
