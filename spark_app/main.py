@@ -24,8 +24,12 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from spark_app import db
 from spark_app.config import KNOWN_JDBC_DRIVERS, AppConfig, ConfigError, load_config
+from spark_app.obsconfig import observability_from_env
+from spark_app.recorder import RunRecorder
+from spark_app.retention import ArchivePruner
 from spark_app.session import build_session
 from spark_app.sink import SinkContext, is_transient, summarize
+from spark_app.status import StatusListener
 from spark_app.stream import start_query
 
 log = logging.getLogger("spark_app")
@@ -88,6 +92,19 @@ def ship_package(spark: SparkSession) -> None:
             if path.is_file() and "__pycache__" not in path.parts:
                 bundle.write(path, Path("spark_app") / path.relative_to(package))
     spark.sparkContext.addPyFile(str(archive))
+
+
+def start_archive_pruner(config: AppConfig) -> ArchivePruner | None:
+    """Prune a local archive folder in the background; remote stores keep their own rules."""
+    folder, hours = config.stream.archive_dir, config.stream.archive_retention_hours
+    if not folder or hours <= 0:
+        return None
+    if "://" in folder and not folder.startswith("file:"):
+        log.info("archive %s: retention left to the storage's lifecycle rules", folder)
+        return None
+    pruner = ArchivePruner(folder.removeprefix("file://").removeprefix("file:"), hours)
+    pruner.start()
+    return pruner
 
 
 def run_until_stopped(query: StreamingQuery, stop: threading.Event) -> None:
@@ -176,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("py4j").setLevel(logging.CRITICAL)
     try:
         config = load_config(argv)
+        observability = observability_from_env()
     except ConfigError as exc:
         log.error("configuration: %s", exc)
         return EXIT_CONFIG
@@ -186,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     # After the session: SparkContext installs a SIGINT handler of its own that cancels jobs.
     install_stop_handlers(stop)
     install_jvm_stop_handlers(spark, stop)
+    recorder: RunRecorder | None = None
+    pruner: ArchivePruner | None = None
+    failed, other_errors = False, 0
     try:
         driver = find_jdbc_driver(spark, config.jdbc.driver_class)
         prepare_database(config)
@@ -197,7 +218,21 @@ def main(argv: list[str] | None = None) -> int:
             driver_class=driver,
             run_id=datetime.now(UTC).strftime("%Y%m%d_%H%M%S"),
         )
+        recorder = RunRecorder(
+            observability, config.mysql, context.run_id, errors=lambda: len(context.fatal)
+        )
+        recorder.start()
+        if observability.status_every:
+            spark.streams.addListener(
+                StatusListener(
+                    config.mysql,
+                    context.run_id,
+                    config.stream.input_dir,
+                    observability.status_every,
+                )
+            )
         query = start_query(spark, config.stream, context)
+        pruner = start_archive_pruner(config)
         log.info(
             "streaming %s -> MySQL %s (checkpoint %s, query id %s)",
             config.stream.input_dir,
@@ -208,13 +243,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             run_until_stopped(query, stop.event)
         except Exception as exc:
+            failed = True
             if context.fatal:
                 log.error("stream stopped: %s", context.fatal[-1])
             else:
                 # Not a database outage: keep the whole error, it is a bug or bad set-up.
+                other_errors = 1
                 log.error("stream stopped: %s\n%s", summarize(exc), exc)
             return EXIT_FAILED
         if context.fatal:
+            failed = True
             log.error("stream stopped: %s", context.fatal[-1])
             return EXIT_FAILED
         log.info("stream stopped cleanly")
@@ -223,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return exc.code
     finally:
+        if pruner is not None:
+            pruner.stop()
+        if recorder is not None:
+            recorder.stop(failed=failed, extra_errors=other_errors)
         spark.stop()
 
 

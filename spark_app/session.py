@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
@@ -14,6 +15,9 @@ def build_session(
     app_name: str = APP_NAME, master: str | None = None, extra: dict[str, str] | None = None
 ) -> SparkSession:
     """Get or create the session; spark-submit (or compose) chooses the master."""
+    # Python workers run the driver's interpreter (with pyarrow and this project) unless the
+    # deployment names another one with PYSPARK_PYTHON.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)

@@ -6,11 +6,14 @@ data contract's (first failing rule wins).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_app import csvsplit
-from spark_app.schemas import PRICE, SPLIT_RECORDS
+from spark_app.schemas import PRICE, RECORDS
 
 EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase")
 MAX_ID_CHARS = 64
@@ -28,26 +31,44 @@ MIN_YEAR, MAX_YEAR = 1000, 9999
 STAGING_TIME_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
 
 
-@F.udf(returnType=SPLIT_RECORDS, useArrow=False)
-def _split_file(content: bytes | bytearray | None) -> list[csvsplit.Record]:
-    return csvsplit.split_records(bytes(content or b""))
+def _split_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: whole files in, one Arrow row per data record out."""
+    for batch in batches:
+        paths = batch.column("path")
+        modified = batch.column("modificationTime")
+        owners: list[int] = []
+        lines: list[int] = []
+        raws: list[str] = []
+        fields: list[list[str]] = []
+        problems: list[str | None] = []
+        details: list[str | None] = []
+        for index, content in enumerate(batch.column("content").to_pylist()):
+            for record in csvsplit.split_records(content or b""):
+                owners.append(index)
+                lines.append(record.line_no)
+                raws.append(record.raw)
+                fields.append(record.fields)
+                problems.append(record.problem)
+                details.append(record.detail)
+        take = pa.array(owners, pa.int32())
+        yield pa.RecordBatch.from_arrays(
+            [
+                paths.take(take),
+                modified.take(take),
+                pa.array(lines, pa.int32()),
+                pa.array(raws, pa.string()),
+                pa.array(fields, pa.list_(pa.string())),
+                pa.array(problems, pa.string()),
+                pa.array(details, pa.string()),
+            ],
+            names=RECORDS.fieldNames(),
+        )
 
 
 def split_files(files: DataFrame) -> DataFrame:
     """One row per dropped file (binaryFile columns) -> one row per data record of the file."""
-    return files.select(
-        F.col("path").alias("source_file"),
-        F.col("modificationTime").alias("file_modified"),
-        F.explode(_split_file("content")).alias("record"),
-    ).select(
-        "source_file",
-        "file_modified",
-        F.col("record.line_no").alias("source_line"),
-        F.col("record.raw").alias("raw_line"),
-        F.col("record.fields").alias("fields"),
-        F.col("record.problem").alias("problem"),
-        F.col("record.detail").alias("detail"),
-    )
+    # Arrow batches, not pickled rows: the split is the costliest step of a catch-up.
+    return files.select("path", "modificationTime", "content").mapInArrow(_split_batches, RECORDS)
 
 
 def _field(fields: Column, index: int) -> Column:

@@ -76,3 +76,35 @@ CREATE TABLE IF NOT EXISTS ingest_batches (
     PRIMARY KEY (query_id, batch_id),
     KEY ingest_batches_committed (committed_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- One row per run of the app (a start of spark_app/main.py), from its v2.0 run record: upserted
+-- every few minutes while it runs and at shutdown; records imported with spark_app.runs too.
+-- Totals are sums over ingest_batches WHERE run_id = this run, so a replay cannot double them.
+CREATE TABLE IF NOT EXISTS pipeline_runs (
+    run_id                 VARCHAR(32)   NOT NULL COMMENT 'YYYYMMDD_HHMMSS, UTC start',
+    started_at             DATETIME(6)   NOT NULL COMMENT 'UTC, the record timestamp',
+    recorded_at            DATETIME(6)   NOT NULL COMMENT 'UTC, when this row was written',
+    state                  VARCHAR(16)   NOT NULL COMMENT 'running, finished, failed or imported',
+    schema_version         VARCHAR(8)    NOT NULL,
+    sources_processed      BIGINT        NOT NULL COMMENT 'files',
+    total_duration_seconds DECIMAL(14,3) NOT NULL,
+    total_records          BIGINT        NOT NULL COMMENT 'rows read',
+    throughput_rpm         DECIMAL(14,1) NOT NULL,
+    quality_pass_rate      DECIMAL(7,6)  NOT NULL COMMENT 'rows written / rows read',
+    retries                INT           NOT NULL,
+    errors                 INT           NOT NULL,
+    cpu_peak_percent       DECIMAL(6,2)  NULL COMMENT 'share of all cores of the machine',
+    cpu_avg_percent        DECIMAL(6,2)  NULL,
+    memory_peak_mb         DECIMAL(12,1) NULL COMMENT 'RSS of the Python driver plus its JVM',
+    memory_avg_mb          DECIMAL(12,1) NULL,
+    disk_read_mb           DECIMAL(14,1) NULL,
+    disk_write_mb          DECIMAL(14,1) NULL,
+    python_version         VARCHAR(32)   NULL,
+    hostname               VARCHAR(255)  NULL,
+    os_name                VARCHAR(32)   NULL,
+    os_version             VARCHAR(128)  NULL,
+    cpu_cores              INT           NULL,
+    total_memory_mb        BIGINT        NULL,
+    PRIMARY KEY (run_id),
+    KEY pipeline_runs_started (started_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -1,0 +1,144 @@
+"""Read-only queries over `ingest_batches`, the per-batch metrics the sink commits with each batch.
+
+Used by the run recorder, the status line, the report and the health check. Ages are computed
+by the database's clock, the same clock that stamped `committed_at`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import mysql.connector
+from mysql.connector.abstracts import MySQLConnectionAbstract
+
+from spark_app.config import MySQLSettings
+from spark_app.runrecord import RunTotals
+
+NO_SUCH_TABLE = 1146
+
+
+@dataclass(frozen=True)
+class LastBatch:
+    """The most recently committed batch, seen from now."""
+
+    committed_s_ago: float
+    # How long ago the newest file of that batch was modified (None: the batch had no file).
+    newest_file_s_ago: float | None
+
+
+@dataclass(frozen=True)
+class RecentRejects:
+    """Rows read and rejected by the last few batches."""
+
+    batches: int
+    rows_read: int
+    rows_rejected: int
+
+    @property
+    def share(self) -> float:
+        return self.rows_rejected / self.rows_read if self.rows_read else 0.0
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One committed batch, as the report draws it."""
+
+    run_id: str
+    committed_at: datetime
+    rows_read: int
+    rows_rejected: int
+    rows_per_second: float
+    oldest_file_age_s: float | None
+    newest_file_age_s: float | None
+
+
+@contextmanager
+def connection(settings: MySQLSettings, timeout: int = 10) -> Iterator[MySQLConnectionAbstract]:
+    """A short-lived connection (closed on exit) with its own connect timeout."""
+    args = {**settings.connector_args(), "connection_timeout": timeout}
+    handle = mysql.connector.connect(**args)
+    try:
+        yield handle  # type: ignore[misc]
+    finally:
+        handle.close()
+
+
+def is_missing_table(exc: BaseException) -> bool:
+    """True for 'table does not exist' (the app has not created its tables yet)."""
+    return isinstance(exc, mysql.connector.Error) and exc.errno == NO_SUCH_TABLE
+
+
+def _rows(handle: MySQLConnectionAbstract, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    cursor = handle.cursor()
+    cursor.execute(sql, params)
+    rows = list(cursor.fetchall())
+    handle.commit()  # ends the read snapshot: the next query sees new batches
+    return rows
+
+
+def run_totals(handle: MySQLConnectionAbstract, run_id: str) -> RunTotals:
+    """Sums over the batches of one run."""
+    (row,) = _rows(
+        handle,
+        "SELECT COUNT(*), COALESCE(SUM(files), 0), COALESCE(SUM(rows_read), 0),"
+        " COALESCE(SUM(rows_written), 0), COALESCE(SUM(rows_duplicate), 0),"
+        " COALESCE(SUM(rows_rejected), 0), COALESCE(SUM(retries), 0),"
+        " COALESCE(SUM(total_ms), 0) FROM ingest_batches WHERE run_id = %s",
+        (run_id,),
+    )
+    return RunTotals(*(int(value) for value in row))
+
+
+def last_batch(handle: MySQLConnectionAbstract) -> LastBatch | None:
+    """The latest commit over all queries; None when no batch was ever committed."""
+    rows = _rows(
+        handle,
+        "SELECT TIMESTAMPDIFF(MICROSECOND, committed_at, UTC_TIMESTAMP(6)) / 1000000,"
+        " newest_file_age_s FROM ingest_batches ORDER BY committed_at DESC LIMIT 1",
+        (),
+    )
+    if not rows:
+        return None
+    ago, newest = float(rows[0][0]), rows[0][1]
+    return LastBatch(ago, None if newest is None else ago + float(newest))
+
+
+def recent_rejects(handle: MySQLConnectionAbstract, window: int) -> RecentRejects:
+    """Rows read and rejected by the last `window` batches."""
+    (row,) = _rows(
+        handle,
+        "SELECT COUNT(*), COALESCE(SUM(rows_read), 0), COALESCE(SUM(rows_rejected), 0) FROM"
+        " (SELECT rows_read, rows_rejected FROM ingest_batches"
+        " ORDER BY committed_at DESC LIMIT %s) AS recent",
+        (window,),
+    )
+    return RecentRejects(int(row[0]), int(row[1]), int(row[2]))
+
+
+def batches_of_last_runs(handle: MySQLConnectionAbstract, runs: int) -> list[BatchRow]:
+    """Every batch of the `runs` most recent runs, oldest first."""
+    rows = _rows(
+        handle,
+        "SELECT b.run_id, b.committed_at, b.rows_read, b.rows_rejected, b.rows_per_second,"
+        " b.oldest_file_age_s, b.newest_file_age_s FROM ingest_batches AS b JOIN"
+        " (SELECT run_id FROM ingest_batches GROUP BY run_id"
+        "  ORDER BY MIN(committed_at) DESC LIMIT %s) AS r ON r.run_id = b.run_id"
+        " ORDER BY b.committed_at, b.batch_id",
+        (runs,),
+    )
+    return [
+        BatchRow(
+            run_id=str(run_id),
+            committed_at=committed,
+            rows_read=int(read),
+            rows_rejected=int(rejected),
+            rows_per_second=float(rate),
+            oldest_file_age_s=None if oldest is None else float(oldest),
+            newest_file_age_s=None if newest is None else float(newest),
+        )
+        for run_id, committed, read, rejected, rate, oldest, newest in rows
+    ]

@@ -1,0 +1,77 @@
+"""A concise status line every few batches, from a StreamingQueryListener (not the sink).
+
+Spark calls onQueryProgress on its listener bus after each micro-batch; every `every` batches
+with input the listener reads this run's totals from ingest_batches (rows, rejects, rows/s) and
+counts the files still waiting in the drop folder, then logs one line.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pyspark.sql.streaming.listener import (
+    QueryIdleEvent,
+    QueryProgressEvent,
+    QueryStartedEvent,
+    QueryTerminatedEvent,
+    StreamingQueryListener,
+)
+
+from spark_app import batchstats
+from spark_app.backlog import waiting_files
+from spark_app.config import MySQLSettings
+from spark_app.runrecord import RunTotals
+from spark_app.sink import summarize
+
+log = logging.getLogger(__name__)
+
+
+def status_text(run_id: str, totals: RunTotals, backlog: int | None) -> str:
+    """`status 20260101_120000: 40 batches, 840 rows, 1250.3 rows/s, backlog 0 files, ...`."""
+    rate = totals.rows_read / (totals.busy_ms / 1000) if totals.busy_ms else 0.0
+    share = totals.rows_rejected / totals.rows_read * 100 if totals.rows_read else 0.0
+    waiting = "?" if backlog is None else str(backlog)
+    return (
+        f"status {run_id}: {totals.batches} batches, {totals.rows_read} rows,"
+        f" {rate:.1f} rows/s, backlog {waiting} files,"
+        f" {totals.rows_rejected} rejected ({share:.1f} %)"
+    )
+
+
+class StatusListener(StreamingQueryListener):
+    """Logs a status line every `every` batches that read something."""
+
+    def __init__(self, mysql: MySQLSettings, run_id: str, input_dir: str, every: int) -> None:
+        self.mysql = mysql
+        self.run_id = run_id
+        self.input_dir = Path(input_dir)
+        self.every = every
+        self._batches = 0
+
+    def onQueryStarted(self, event: QueryStartedEvent) -> None:
+        pass
+
+    def onQueryProgress(self, event: QueryProgressEvent) -> None:
+        if event.progress.numInputRows <= 0:
+            return
+        self._batches += 1
+        if self.every and self._batches % self.every == 0:
+            self.log_status()
+
+    def onQueryIdle(self, event: QueryIdleEvent) -> None:
+        pass
+
+    def onQueryTerminated(self, event: QueryTerminatedEvent) -> None:
+        pass
+
+    def log_status(self) -> None:
+        """Read the run's totals and the backlog, log one line; never raises."""
+        try:
+            with batchstats.connection(self.mysql, timeout=5) as handle:
+                totals = batchstats.run_totals(handle, self.run_id)
+                last = batchstats.last_batch(handle)
+            backlog = waiting_files(self.input_dir, last.newest_file_s_ago if last else None)
+            log.info("%s", status_text(self.run_id, totals, backlog))
+        except Exception as exc:
+            log.warning("status line unavailable: %s", summarize(exc))

@@ -1,0 +1,277 @@
+"""Run records, the report and the health check against real runs of spark-submit.
+
+One module-scoped ingestion (two runs of the real `spark-submit spark_app/main.py
+--available-now` on one checkpoint, with generated files) feeds most tests; the commands are
+run as a user would (`python -m spark_app.…`) against the private server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import mysql.connector
+import pytest
+
+from localmysql import AppAccount, LocalServer, free_port
+from tests import dbread
+from tests.conftest import REPO
+from tests.helpers import generate, spark_submit
+from tests.oracle import expected_for
+from tests.pngfile import png_size
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What the two runs left behind."""
+
+    account: AppAccount
+    env: dict[str, str]
+    drop: Path
+    files: list[Path]
+    history: Path
+    outputs: tuple[str, str]
+
+
+def command(env: dict[str, str], module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m spark_app.<module> ...` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", f"spark_app.{module}", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ingested(mysql_server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Ingested:
+    """Two runs on one checkpoint: 3 files, then 2 more and one repeating earlier events."""
+    base = tmp_path_factory.mktemp("observed")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    account = mysql_server.create_account(name, name)
+    env = {**os.environ, **account.environ()}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.pop("SPARK_HOME", None)
+    history = base / "runs" / "history.json"
+    env.update(
+        RUN_HISTORY_FILE=str(history),
+        RUN_RECORD_INTERVAL_SECONDS="1",  # the periodic refresh runs too, and is replaced
+        RESOURCE_SAMPLE_SECONDS="0.5",
+        STATUS_EVERY_BATCHES="2",
+    )
+    drop, checkpoint = base / "drop", base / "checkpoint"
+    args = ("--input-dir", str(drop), "--checkpoint-dir", str(checkpoint), "--available-now")
+    generate(env, drop, 3, 31, "--null-user-rate", "0.2")
+    first = spark_submit(env, *args)
+    assert first.returncode == 0, first.stdout[-4000:]
+    generate(env, drop, 2, 32, "--null-user-rate", "0.2")
+    repeat = drop / "zz_repeat.csv"
+    repeat.write_text("".join(sorted(drop.glob("*.csv"))[0].read_text().splitlines(True)[:4]))
+    second = spark_submit(env, *args)
+    assert second.returncode == 0, second.stdout[-4000:]
+    files = sorted(drop.glob("*.csv"))
+    return Ingested(account, env, drop, files, history, (first.stdout, second.stdout))
+
+
+def batch_sums(account: AppAccount) -> dict[str, tuple[int, ...]]:
+    """Per run id: batches, files, read, written, rejected, retries (from ingest_batches)."""
+    rows = dbread.query(
+        account,
+        "SELECT run_id, COUNT(*), SUM(files), SUM(rows_read), SUM(rows_written),"
+        " SUM(rows_rejected), SUM(retries) FROM ingest_batches GROUP BY run_id",
+    )
+    return {row[0]: tuple(int(v) for v in row[1:]) for row in rows}
+
+
+def pipeline_runs(account: AppAccount) -> dict[str, dict[str, Any]]:
+    rows = dbread.query(
+        account,
+        "SELECT run_id, state, sources_processed, total_records, quality_pass_rate, retries,"
+        " errors, total_duration_seconds, throughput_rpm, memory_peak_mb, memory_avg_mb,"
+        " cpu_peak_percent, cpu_avg_percent FROM pipeline_runs ORDER BY run_id",
+    )
+    keys = ("state", "files", "records", "rate", "retries", "errors", "duration", "rpm",
+            "mem_peak", "mem_avg", "cpu_peak", "cpu_avg")  # fmt: skip
+    return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in rows}
+
+
+def test_run_records_equal_the_batch_sums_and_the_oracle(ingested: Ingested) -> None:
+    sums = batch_sums(ingested.account)
+    runs = pipeline_runs(ingested.account)
+    assert len(sums) == 2 and set(runs) == set(sums)
+    history = {r["run_id"]: r for r in json.loads(ingested.history.read_text())}
+    assert set(history) == set(sums)  # one entry per run: periodic versions were replaced
+    for run_id, (batches, files, read, written, _rejected, retries) in sums.items():
+        row, record = runs[run_id], history[run_id]
+        assert batches >= 1
+        assert row["state"] == "finished"
+        assert (row["files"], row["records"], row["retries"], row["errors"]) == (
+            files, read, retries, 0
+        )  # fmt: skip
+        assert row["rate"] == Decimal(written / read).quantize(Decimal("0.000001"))
+        assert record["sources_processed"] == files
+        assert record["total_records"] == read
+        assert record["quality_pass_rate"] == round(written / read, 6)
+        assert (record["retries"], record["errors"]) == (retries, 0)
+        assert record["throughput_rpm"] == round(read * 60 / record["total_duration_seconds"], 1)
+        assert float(row["duration"]) == record["total_duration_seconds"]
+        # The JVM is measured with the Python driver: together well over 100 MB.
+        assert float(row["mem_peak"]) >= float(row["mem_avg"]) > 100
+        assert 100 >= float(row["cpu_peak"]) >= float(row["cpu_avg"]) >= 0
+    expected = expected_for(ingested.files)
+    assert sum(s[2] for s in sums.values()) == expected.read
+    assert sum(s[3] for s in sums.values()) == len(expected.events)
+    assert sum(s[4] for s in sums.values()) == len(expected.rejected)
+    assert sum(s[1] for s in sums.values()) == len(ingested.files)
+
+
+def test_the_history_file_passes_validation(ingested: Ingested) -> None:
+    result = command(ingested.env, "runs", "validate", str(ingested.history))
+    assert result.returncode == 0, result.stderr
+    assert "2 run record(s) valid" in result.stdout
+
+
+def test_status_lines_and_the_run_summary_are_logged(ingested: Ingested) -> None:
+    first, _ = ingested.outputs
+    run_id = next(iter(sorted(batch_sums(ingested.account))))
+    assert f"status {run_id}: 2 batches, " in first
+    assert f"run {run_id}: 3 file(s), " in first
+    assert ingested.env["MYSQL_PASSWORD"] not in first
+
+
+def test_import_refuses_run_ids_already_recorded(ingested: Ingested) -> None:
+    before = ingested.history.read_bytes()
+    result = command(ingested.env, "runs", "import", str(ingested.history), "--dry-run")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 4  # two runs, each in the file and in the table
+    assert sum("already in table pipeline_runs" in line for line in lines) == 2
+    assert sum(f"already in {ingested.history}" in line for line in lines) == 2
+    assert ingested.history.read_bytes() == before
+
+
+def test_import_adds_a_new_record_to_the_table_and_the_file(
+    ingested: Ingested, tmp_path: Path
+) -> None:
+    original = ingested.history.read_bytes()
+    record = json.loads(original)[0]
+    record.update(run_id="20200101_000000", timestamp="2020-01-01T00:00:00Z")
+    source = tmp_path / "run.json"
+    source.write_text(json.dumps(record))
+    try:
+        dry = command(ingested.env, "runs", "import", str(source), "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "20200101_000000" not in pipeline_runs(ingested.account)
+        assert ingested.history.read_bytes() == original
+        done = command(ingested.env, "runs", "import", str(source))
+        assert done.returncode == 0, done.stderr
+        assert pipeline_runs(ingested.account)["20200101_000000"]["state"] == "imported"
+        history = json.loads(ingested.history.read_text())
+        assert [r["run_id"] for r in history][-1] == "20200101_000000"
+        before = ingested.history.read_bytes()
+        again = command(ingested.env, "runs", "import", str(source))
+        assert again.returncode == 1
+        assert "already in table pipeline_runs" in again.stderr
+        assert ingested.history.read_bytes() == before
+    finally:
+        # Leave the table and the file as the runs left them, for the other tests.
+        execute(ingested.account, "DELETE FROM pipeline_runs WHERE run_id = '20200101_000000'")
+        ingested.history.write_bytes(original)
+
+
+def execute(account: AppAccount, sql: str) -> None:
+    """Run one statement and commit it."""
+    connection = mysql.connector.connect(
+        host=account.host, port=account.port, user=account.user, password=account.password,
+        database=account.database,
+    )  # fmt: skip
+    try:
+        connection.cursor().execute(sql)
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def test_report_draws_the_real_runs(ingested: Ingested, tmp_path: Path) -> None:
+    output = tmp_path / "report.png"
+    result = command(ingested.env, "report", "--output", str(output), "--size", "1200x900")
+    assert result.returncode == 0, result.stderr
+    assert png_size(output) == (1200, 900)
+    lines = result.stdout.splitlines()
+    for run_id, (batches, _, read, *_rest) in batch_sums(ingested.account).items():
+        line = next(line for line in lines if line.startswith(run_id))
+        assert line.split()[1:4] == ["finished", str(batches), str(read)]
+    assert f"chart: {output} (1200x900 px" in result.stdout
+
+
+def test_health_is_ok_after_the_runs(ingested: Ingested) -> None:
+    result = command(
+        ingested.env, "health", "--input-dir", str(ingested.drop), "--max-age", "3600",
+        "--max-reject-share", "0.5",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.startswith("healthy: last batch ")
+    assert ", 0 file(s) waiting, " in result.stdout
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_health_fails_on_a_stale_commit(ingested: Ingested) -> None:
+    result = command(ingested.env, "health", "--max-age", "0", "--max-reject-share", "0.5")
+    assert result.returncode == 1
+    assert result.stdout.startswith("unhealthy: last batch committed ")
+    assert "(max 0 s)" in result.stdout
+
+
+def test_health_fails_on_files_waiting(ingested: Ingested, tmp_path: Path) -> None:
+    waiting = tmp_path / "waiting"
+    generate(ingested.env, waiting, 3, 33)  # modified after every committed file
+    result = command(
+        ingested.env, "health", "--input-dir", str(waiting), "--max-waiting-files", "2",
+        "--max-age", "3600", "--max-reject-share", "0.5",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stdout.strip() == "unhealthy: 3 files waiting (max 2)"
+    stale = command(ingested.env, "health", "--input-dir", str(waiting), "--max-age", "0")
+    assert stale.returncode == 1
+    assert stale.stdout.strip().endswith("(max 0 s), 3 file(s) waiting")
+
+
+def test_health_fails_on_rejects(ingested: Ingested) -> None:
+    result = command(ingested.env, "health", "--max-age", "3600", "--max-reject-share", "0.01")
+    assert result.returncode == 1
+    assert result.stdout.startswith("unhealthy: rejected ")
+    assert "(max 1 %)" in result.stdout
+
+
+def test_report_and_health_on_an_empty_database(
+    app_env: dict[str, str], mysql_account: AppAccount, tmp_path: Path
+) -> None:
+    output = tmp_path / "report.png"
+    report = command(app_env, "report", "--output", str(output))
+    assert report.returncode == 0, report.stderr
+    assert "no batches recorded yet" in report.stdout
+    assert not output.exists()
+    health = command(app_env, "health")
+    assert health.returncode == 1
+    assert health.stdout.strip() == "unhealthy: no batch committed yet"
+    idle = command(app_env, "health", "--input-dir", str(tmp_path))
+    assert idle.returncode == 0
+    assert idle.stdout.startswith("healthy: idle, no batch yet")
+
+
+def test_unreachable_database(app_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**app_env, "MYSQL_PORT": str(free_port())}
+    health = command(env, "health")
+    assert health.returncode == 1
+    assert health.stdout.startswith("unhealthy: database unreachable at ")
+    assert env["MYSQL_PASSWORD"] not in health.stdout
+    report = command(env, "report", "--output", str(tmp_path / "r.png"))
+    assert report.returncode == 3
+    assert "cannot use MySQL" in report.stderr

@@ -1,0 +1,94 @@
+"""The health check's rules (pure) and the backlog count of the drop folder."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from spark_app.backlog import is_visible, waiting_files
+from spark_app.batchstats import LastBatch, RecentRejects
+from spark_app.health import Limits, Observed, verdict
+
+LIMITS = Limits(max_age=300, max_waiting_files=10, max_reject_share=0.2, reject_window=20)
+FRESH = LastBatch(committed_s_ago=5, newest_file_s_ago=25)
+CLEAN = RecentRejects(batches=20, rows_read=420, rows_rejected=21)
+
+
+def test_healthy() -> None:
+    assert verdict(Observed(FRESH, 0, CLEAN), LIMITS) == (
+        True,
+        "last batch 5 s ago, 0 file(s) waiting, rejected 5.0 % of the last 20 batches",
+    )
+
+
+def test_stale_commit_without_input_dir() -> None:
+    stale = LastBatch(committed_s_ago=900, newest_file_s_ago=920)
+    assert verdict(Observed(stale, None, CLEAN), LIMITS) == (
+        False,
+        "last batch committed 900 s ago (max 300 s)",
+    )
+
+
+def test_stale_commit_with_files_waiting() -> None:
+    stale = LastBatch(committed_s_ago=900, newest_file_s_ago=920)
+    assert verdict(Observed(stale, 3, CLEAN), LIMITS) == (
+        False,
+        "last batch committed 900 s ago (max 300 s), 3 file(s) waiting",
+    )
+
+
+def test_idle_stream_is_healthy() -> None:
+    stale = LastBatch(committed_s_ago=900, newest_file_s_ago=920)
+    healthy, reason = verdict(Observed(stale, 0, CLEAN), LIMITS)
+    assert healthy and reason.startswith("idle, last batch 900 s ago")
+    healthy, reason = verdict(Observed(None, 0, RecentRejects(0, 0, 0)), LIMITS)
+    assert healthy and reason.startswith("idle, no batch yet")
+
+
+def test_no_batch_yet() -> None:
+    assert verdict(Observed(None, None, RecentRejects(0, 0, 0)), LIMITS) == (
+        False,
+        "no batch committed yet",
+    )
+    assert verdict(Observed(None, 4, RecentRejects(0, 0, 0)), LIMITS) == (
+        False,
+        "no batch committed yet, 4 file(s) waiting",
+    )
+
+
+def test_too_many_files_waiting() -> None:
+    assert verdict(Observed(FRESH, 11, CLEAN), LIMITS) == (False, "11 files waiting (max 10)")
+    assert verdict(Observed(FRESH, 10, CLEAN), LIMITS)[0]
+
+
+def test_too_many_rejects() -> None:
+    rejects = RecentRejects(batches=20, rows_read=400, rows_rejected=100)
+    assert verdict(Observed(FRESH, 0, rejects), LIMITS) == (
+        False,
+        "rejected 25.0 % of rows of the last 20 batches (max 20 %)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "visible"),
+    [("a.csv", True), (".a.csv.tmp", False), ("_a.csv", False), (".a.csv", False),
+     ("a.csv.tmp", False), ("a.txt", False)],
+)  # fmt: skip
+def test_only_names_the_stream_reads_count(name: str, visible: bool) -> None:
+    assert is_visible(name) is visible
+
+
+def test_waiting_files_are_those_after_the_newest_committed_file(tmp_path: Path) -> None:
+    now = time.time()
+    for age, name in ((100, "old.csv"), (60, "done.csv"), (30, "new1.csv"), (10, "new2.csv")):
+        path = tmp_path / name
+        path.write_text("x")
+        os.utime(path, (now - age, now - age))
+    (tmp_path / ".hidden.csv.tmp").write_text("x")
+    (tmp_path / "sub").mkdir()
+    assert waiting_files(tmp_path, newest_done_s_ago=60, now=now) == 2
+    assert waiting_files(tmp_path, newest_done_s_ago=None, now=now) == 4
+    assert waiting_files(tmp_path / "absent", newest_done_s_ago=None) == 0

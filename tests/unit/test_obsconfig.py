@@ -1,0 +1,53 @@
+"""Settings of the recorder and status line, and the status line's text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spark_app.config import ConfigError
+from spark_app.obsconfig import observability_from_env
+from spark_app.runrecord import RunTotals
+from spark_app.status import status_text
+
+
+def test_defaults() -> None:
+    settings = observability_from_env({})
+    assert settings.history_file == Path("runs/history.json")
+    assert (settings.record_interval, settings.sample_interval) == (300.0, 5.0)
+    assert settings.status_every == 10
+
+
+def test_environment_overrides() -> None:
+    settings = observability_from_env(
+        {"RUN_HISTORY_FILE": "/tmp/h.json", "RUN_RECORD_INTERVAL_SECONDS": "60",
+         "RESOURCE_SAMPLE_SECONDS": "0.5", "STATUS_EVERY_BATCHES": "0"}
+    )  # fmt: skip
+    assert settings.history_file == Path("/tmp/h.json")
+    assert (settings.record_interval, settings.sample_interval) == (60.0, 0.5)
+    assert settings.status_every == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("RUN_RECORD_INTERVAL_SECONDS", "soon", "RUN_RECORD_INTERVAL_SECONDS must be a number"),
+        ("RUN_RECORD_INTERVAL_SECONDS", "0", "RUN_RECORD_INTERVAL_SECONDS must be >= 1"),
+        ("RESOURCE_SAMPLE_SECONDS", "-1", "RESOURCE_SAMPLE_SECONDS must be >= 0.1"),
+        ("STATUS_EVERY_BATCHES", "2.5", "STATUS_EVERY_BATCHES must be a whole number"),
+    ],
+)
+def test_bad_values_name_the_variable(key: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        observability_from_env({key: value})
+
+
+def test_status_line() -> None:
+    totals = RunTotals(batches=40, files=40, rows_read=840, rows_written=798, rows_rejected=42,
+                       busy_ms=8400)  # fmt: skip
+    assert status_text("20260101_120000", totals, 3) == (
+        "status 20260101_120000: 40 batches, 840 rows, 100.0 rows/s, backlog 3 files,"
+        " 42 rejected (5.0 %)"
+    )
+    assert "backlog ? files" in status_text("r", RunTotals(), None)
