@@ -97,13 +97,13 @@ def table(results: dict[str, Any]) -> str:
 
 
 def chart(results: dict[str, Any], path: Path) -> None:
-    """Freshness distribution and catch-up throughputs, side by side."""
+    """Freshness, catch-up throughputs and the cost of history, side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure, (left, right, third) = plt.subplots(1, 3, figsize=(17, 4.5))
     fresh = results.get("freshness")
     if fresh:
         left.plot(range(1, len(fresh["latencies_s"]) + 1), fresh["latencies_s"], marker=".")
@@ -118,6 +118,18 @@ def chart(results: dict[str, Any], path: Path) -> None:
         values = [catch[n]["rows_per_s"] for n in names]
         right.bar(labels, values, color=["tab:green", "tab:gray", "tab:gray", "tab:blue"])
         right.set(title=f"Catch-up of {catch['rows']:,} rows", ylabel="rows/s")
+    hist = results.get("history")
+    if hist:
+        stages = [key for key in hist if key.startswith("after_")]
+        labels = [f"after {key.removeprefix('after_')} files" for key in stages]
+        latency = [hist[key]["trigger_latency_p50_s"] for key in stages]
+        batch = [hist[key]["batch_ms_p50"] / 1000 for key in stages]
+        positions = range(len(stages))
+        third.bar([p - 0.2 for p in positions], latency, width=0.4, label="file -> commit, p50")
+        third.bar([p + 0.2 for p in positions], batch, width=0.4, label="batch work, p50")
+        third.set_xticks(list(positions), labels)
+        third.set(title="Cost of history (1 file per trigger)", ylabel="s")
+        third.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -132,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--keep-workdir", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[bench] %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="[bench] %(message)s")
+    log.setLevel(logging.INFO)
     sizes = QUICK if args.quick else FULL
     only = set(args.only or ["freshness", "catch_up", "history"])
     workdir = Path(tempfile.mkdtemp(prefix="bench_"))
@@ -140,7 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     env.pop("SPARK_HOME", None)
     server = LocalServer(workdir / "mysql", free_port())
     server.start()
-    results: dict[str, Any] = {"machine": machine(), "quick": args.quick, "sizes": asdict(sizes)}
+    stem = "quick" if args.quick else "results"
+    saved = args.output_dir / f"{stem}.json"
+    results: dict[str, Any] = {}
+    if args.only and saved.exists():
+        # Re-running some scenarios keeps the others' latest results.
+        results = json.loads(saved.read_text())
+    results.update({"machine": machine(), "quick": args.quick, "sizes": asdict(sizes)})
     try:
         ctx = scenarios.Context(server, workdir, env)
         if "freshness" in only:
@@ -161,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     results["finished"] = scenarios.now_iso()
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    stem = "quick" if args.quick else "results"
-    (args.output_dir / f"{stem}.json").write_text(json.dumps(results, indent=2))
+    saved.write_text(json.dumps(results, indent=2))
     chart(results, args.output_dir / f"{stem}.png")
     print(table(results))
     print(f"\nsaved {args.output_dir / (stem + '.json')} and {stem}.png")

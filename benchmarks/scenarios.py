@@ -230,6 +230,7 @@ def _trigger_latency(
         mtimes = {}
         for path in probe:
             target = drop / path.name
+            os.utime(path)  # appearance time: a rename keeps the file's generation mtime
             os.replace(path, target)
             mtimes[path.name] = target.stat().st_mtime
             time.sleep(1.5)

@@ -162,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     tuning = JdbcTuning()
     parser.add_argument("--jdbc-batch-size", type=_positive_int, default=tuning.batch_size)
     parser.add_argument(
+        "--rewrite-batched-statements",
+        action=argparse.BooleanOptionalAction,
+        default=tuning.rewrite_batched_statements,
+        help="send each JDBC batch as one multi-row INSERT (default: on)",
+    )
+    parser.add_argument(
         "--write-partitions",
         type=_non_negative_int,
         default=tuning.write_partitions,
@@ -246,6 +252,7 @@ def load_config(argv: Sequence[str] | None, environ: Mapping[str, str] | None = 
         retry=retry,
         jdbc=JdbcTuning(
             batch_size=args.jdbc_batch_size,
+            rewrite_batched_statements=args.rewrite_batched_statements,
             write_partitions=args.write_partitions,
             driver_class=driver,
         ),

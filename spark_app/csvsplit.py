@@ -8,7 +8,6 @@ affected lines instead of failing the batch.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from typing import NamedTuple
 
 EXPECTED_HEADER = ("event_id", "user_id", "product_id", "event_type", "price", "event_time")
@@ -42,14 +41,16 @@ def _truncate(raw: str) -> str:
     return raw[:MAX_RAW_CHARS] + f"...[{len(raw) - MAX_RAW_CHARS} more characters]"
 
 
-def _decoded_lines(lines: list[bytes], bad: set[int]) -> Iterator[str]:
+def _decoded_lines(lines: list[bytes], bad: set[int]) -> list[str]:
     """Decode line by line, remembering (0-based) lines that are not valid UTF-8."""
+    texts: list[str] = []
     for index, line in enumerate(lines):
         try:
-            yield line.decode("utf-8")
+            texts.append(line.decode("utf-8"))
         except UnicodeDecodeError:
             bad.add(index)
-            yield line.decode("utf-8", errors="replace")
+            texts.append(line.decode("utf-8", errors="replace"))
+    return texts
 
 
 def _is_blank(fields: list[str]) -> bool:
@@ -67,7 +68,8 @@ def split_records(data: bytes) -> list[Record]:
         data = data[len(_BOM) :]
     lines = data.splitlines(keepends=True)
     bad_lines: set[int] = set()
-    reader = csv.reader(_decoded_lines(lines, bad_lines), strict=False)
+    texts = _decoded_lines(lines, bad_lines)
+    reader = csv.reader(texts, strict=False)
     records: list[Record] = []
     header_seen = False
     header_ok = True
@@ -84,8 +86,7 @@ def split_records(data: bytes) -> list[Record]:
         consumed = reader.line_num
         if problem is None and _is_blank(fields):
             continue
-        raw = "".join(text.decode("utf-8", errors="replace") for text in lines[first:consumed])
-        raw = raw.rstrip("\r\n")
+        raw = "".join(texts[first:consumed]).rstrip("\r\n")
         if not header_seen:
             header_seen = True
             header_ok = problem is None and header_matches(fields)

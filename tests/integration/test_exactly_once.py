@@ -60,6 +60,7 @@ def test_sigkill_at_several_moments_then_restart(
     output = log.read_text(errors="replace") + final.stdout
     assert "already committed, replay skipped" in output
     assert_sink_matches(mysql_account, files)
+    print("SIGKILL survived: 3 (before the MySQL commit, after it, after batch 2)")
     batches = dbread.query(mysql_account, "SELECT batch_id FROM ingest_batches")
     batch_ids = [row[0] for row in batches]
     assert sorted(batch_ids) == list(range(len(files)))
@@ -124,6 +125,7 @@ def test_database_outage_is_retried_and_the_stream_goes_on(
     assert "retrying in" in output
     assert account.password not in output
     assert_sink_matches(account, files)
+    print(f"server down 4 s mid-run: {output.count('retrying in')} retries, exit 0")
 
 
 def test_outage_beyond_the_retry_budget_stops_clearly_and_restart_resumes(

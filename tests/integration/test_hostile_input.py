@@ -145,6 +145,13 @@ def test_hostile_files_get_their_documented_outcome(
         ("%h_long_fields.csv",),
     )[0]
     assert 65_536 < len(long_raw) < 65_600 and long_raw.endswith("more characters]")
-    duplicates = dbread.totals(mysql_account)[2]
+    read, written, duplicates, rejected = dbread.totals(mysql_account)
     assert duplicates == 21 - null_users == expected.duplicates
+    assert read == written + duplicates + rejected
     assert count(mysql_account, "events_staging") == 0
+    # Shown with `pytest -rP`: the figures behind docs/RELIABILITY.md.
+    print(
+        f"hostile files: {len(csv_files) + 1} read, {len(HOSTILE) - len(csv_files) + 2} ignored;"
+        f" {read} rows read, {written} written, {duplicates} duplicates, {rejected} rejected"
+        f" ({len(reasons)} reasons); stream never stopped"
+    )

@@ -58,3 +58,15 @@ def test_bad_flag_exits_with_usage_error() -> None:
     with pytest.raises(SystemExit) as exit_info:
         load_config(["--max-files-per-trigger", "0"], ENV)
     assert exit_info.value.code == 2
+
+
+def test_jdbc_knobs_and_archive_flags() -> None:
+    config = load_config(
+        ["--jdbc-batch-size", "500", "--no-rewrite-batched-statements", "--write-partitions", "4",
+         "--archive-dir", "done", "--archive-retention-hours", "24"],
+        ENV,
+    )  # fmt: skip
+    assert (config.jdbc.batch_size, config.jdbc.write_partitions) == (500, 4)
+    assert config.jdbc.rewrite_batched_statements is False
+    assert (config.stream.archive_dir, config.stream.archive_retention_hours) == ("done", 24.0)
+    assert load_config([], ENV).jdbc.rewrite_batched_statements is True
