@@ -93,11 +93,25 @@ def is_committed(connection: MySQLConnectionAbstract, key: BatchKey) -> bool:
 def clear_staging(connection: MySQLConnectionAbstract, key: BatchKey) -> None:
     """Drop what an earlier, failed attempt of this batch left in staging."""
     cursor = connection.cursor()
+    cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
     cursor.execute(
         f"DELETE FROM {STAGING_TABLE} WHERE query_id = %s AND batch_id = %s",
         (key.query_id, key.batch_id),
     )
     connection.commit()
+
+
+def purge_staging(connection: MySQLConnectionAbstract, key: BatchKey) -> int:
+    """Delete the staged rows of this query's batches up to `key` (all committed by then)."""
+    cursor = connection.cursor()
+    # Row locks only: no gap locks against the next batch's rows being staged meanwhile.
+    cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    cursor.execute(
+        f"DELETE FROM {STAGING_TABLE} WHERE query_id = %s AND batch_id <= %s",
+        (key.query_id, key.batch_id),
+    )
+    connection.commit()
+    return int(cursor.rowcount)
 
 
 def _fetch_one(connection: MySQLConnectionAbstract, sql: str, params: tuple[Any, ...]) -> Any:
@@ -203,7 +217,8 @@ def commit_batch(
                 retries,
             ),
         )
-        cursor.execute(f"DELETE FROM {STAGING_TABLE} WHERE query_id = %s AND batch_id = %s", params)
+        # The staged rows are deleted after the commit (see purge_staging): a replay skips a
+        # recorded batch and clears its leftovers, so they need not go in this transaction.
         connection.commit()
     except BaseException:
         if connection.is_connected():

@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     install_stop_handlers(stop)
     install_jvm_stop_handlers(spark, stop)
     recorder: RunRecorder | None = None
+    context: SinkContext | None = None
     pruner: ArchivePruner | None = None
     failed, other_errors = False, 0
     try:
@@ -261,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return exc.code
     finally:
+        if context is not None:
+            context.close()
         if pruner is not None:
             pruner.stop()
         if recorder is not None:

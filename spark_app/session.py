@@ -32,6 +32,10 @@ def build_session(
         "spark.sql.shuffle.partitions": "4",
         # Stream state stays small; keep fewer old batches of checkpoint metadata.
         "spark.sql.streaming.minBatchesToRetain": "20",
+        # A restart re-lists the files of the last batch; above this many paths Spark does it
+        # as a distributed job, which costs seconds after a catch-up batch of a few hundred
+        # files. Listing up to 1,000 paths on the driver is quicker.
+        "spark.sql.sources.parallelPartitionDiscovery.threshold": "1000",
         **(extra or {}),
     }
     for key, value in settings.items():

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import mysql.connector
@@ -47,6 +48,43 @@ class SinkUnavailableError(RuntimeError):
     """The database kept failing after every retry of a batch."""
 
 
+class StagingPurger:
+    """Deletes committed batches' staged rows on a background thread, off the batch's path.
+
+    The delete overlaps the next batch's staging; that batch's commit waits for it, so the two
+    never contend inside a transaction. A failed purge is logged and made good by the next one,
+    which covers every earlier batch of the query.
+    """
+
+    def __init__(self, mysql: MySQLSettings) -> None:
+        self.mysql = mysql
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging-purge")
+        self._pending: Future[None] | None = None
+
+    def submit(self, key: db.BatchKey) -> None:
+        """Purge the staged rows of `key` and earlier batches, in the background."""
+        self.wait()
+        self._pending = self._pool.submit(self._purge, key)
+
+    def _purge(self, key: db.BatchKey) -> None:
+        try:
+            with db.connect(self.mysql) as connection:
+                db.purge_staging(connection, key)
+        except Exception as exc:
+            log.warning("batch %d: staged rows kept for now: %s", key.batch_id, summarize(exc))
+
+    def wait(self) -> None:
+        """Return once the last purge asked for has ended."""
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def close(self) -> None:
+        """Finish the pending purge and stop the thread."""
+        self.wait()
+        self._pool.shutdown()
+
+
 @dataclass
 class SinkContext:
     """What the batch writer needs; bound to it with functools.partial."""
@@ -58,6 +96,14 @@ class SinkContext:
     run_id: str
     # Set when the writer gives up, so main() can report it in one line.
     fatal: list[str] = field(default_factory=list)
+    purger: StagingPurger = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.purger = StagingPurger(self.mysql)
+
+    def close(self) -> None:
+        """Finish background work (the last purge of staged rows)."""
+        self.purger.close()
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -123,6 +169,7 @@ def _attempt(batch_df: DataFrame, key: db.BatchKey, context: SinkContext, attemp
     stage_batch(to_staging(batch_df, key.query_id, key.batch_id), context)
     stage_ms = int((time.monotonic() - started) * 1000)
     _test_pause(PAUSE_BEFORE_COMMIT_ENV, key.batch_id)
+    context.purger.wait()
     with db.connect(context.mysql) as connection:
         try:
             counts, timings = db.commit_batch(
@@ -130,7 +177,9 @@ def _attempt(batch_df: DataFrame, key: db.BatchKey, context: SinkContext, attemp
             )
         except db.BatchAlreadyCommitted:
             log.info("batch %d: committed by an earlier attempt, skipped", key.batch_id)
+            db.clear_staging(connection, key)
             return
+    context.purger.submit(key)
     log.info(
         "batch %d: %d file(s), %d read, %d written, %d duplicate, %d rejected in %d ms"
         " (stage %d, commit %d%s)",

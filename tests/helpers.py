@@ -133,4 +133,5 @@ def run_stream(
         query.awaitTermination(300)
     finally:
         query.stop()
+        context.close()
     assert query.exception() is None
