@@ -13,6 +13,8 @@ import mysql.connector
 from localmysql import AppAccount
 
 PLAIN_TABLE = "events_plain"
+# Printed by plain_spark_jdbc.py with the seconds its write loop took.
+WRITES_MARKER = "plain-spark-jdbc writes seconds:"
 COLUMNS = ("event_id", "user_id", "product_id", "event_type", "price", "event_time")
 
 # The contract's columns and key, without validation or lineage: nullable, as naive loaders

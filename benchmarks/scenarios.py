@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import statistics
 import sys
@@ -54,11 +55,11 @@ def _scalar(account: AppAccount, sql: str) -> Any:
         connection.close()
 
 
-def _rows(account: AppAccount, sql: str) -> list[tuple[Any, ...]]:
+def _rows(account: AppAccount, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     connection = baselines.connect(account)
     try:
         cursor = connection.cursor()
-        cursor.execute(sql)
+        cursor.execute(sql, params)
         return list(cursor.fetchall())
     finally:
         connection.close()
@@ -76,11 +77,13 @@ def _wait(condition: Any, timeout: float, what: str) -> None:
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-def generate(ctx: Context, folder: Path, files: int, rows: int, *extra: str) -> list[Path]:
+def generate(
+    ctx: Context, folder: Path, files: int, rows: int, *extra: str, seed: int = 1
+) -> list[Path]:
     """The real generator, as fast as it goes."""
     command = [sys.executable, "-m", "generator", "--output-dir", str(folder), "--files",
-               str(files), "--events-per-file", str(rows), "--interval", "0", "--seed", "1",
-               "--log-level", "WARNING", *extra]  # fmt: skip
+               str(files), "--events-per-file", str(rows), "--interval", "0", "--seed",
+               str(seed), "--log-level", "WARNING", *extra]  # fmt: skip
     procs.run(command, ctx.base_env, ctx.log("generator"), timeout=3600)
     return sorted(folder.glob("*.csv"))
 
@@ -195,11 +198,17 @@ def catch_up(ctx: Context, files: list[Path], files_per_trigger: int) -> dict[st
         ctx.env(account), ctx.log("catchup_spark_jdbc"), timeout=7200,
     )  # fmt: skip
     assert baselines.count_plain(account) == rows
+    marker = re.search(
+        re.escape(baselines.WRITES_MARKER) + r" ([0-9.]+)",
+        ctx.log("catchup_spark_jdbc").read_text(errors="replace"),
+    )
+    assert marker, "plain Spark JDBC job printed no timing"
+    seconds = float(marker.group(1))
     results["spark_jdbc_append"] = {
-        "rows_per_s": round(rows / wall),
-        "seconds": round(wall, 1),
+        "rows_per_s": round(rows / seconds),
+        "seconds": round(seconds, 1),
+        "wall_s_with_startup": round(wall, 1),
         "peak_rss_mb": round(peak),
-        "note": "wall time including JVM start-up",
     }
 
     account = ctx.account("many")
@@ -254,8 +263,8 @@ def _trigger_latency(
         steady_rss = rss.last_mb
         _stop(stream)
     latencies = _file_latencies(account, mtimes)
-    recent = "SELECT total_ms FROM ingest_batches ORDER BY committed_at DESC LIMIT 10"
-    batch_ms = [float(r[0]) for r in _rows(account, recent)]
+    recent = "SELECT total_ms FROM ingest_batches ORDER BY committed_at DESC LIMIT %s"
+    batch_ms = [float(r[0]) for r in _rows(account, recent, (PROBES,))]
     return {
         "trigger_latency_p50_s": round(statistics.median(latencies), 3),
         "trigger_latency_max_s": round(max(latencies), 3),
@@ -265,6 +274,10 @@ def _trigger_latency(
     }
 
 
+# Single files fed one at a time after each history size; their p50 is the trigger latency.
+PROBES = 20
+
+
 def history(ctx: Context, small: int, large: int) -> dict[str, Any]:
     """Trigger latency and driver memory after `small` and after `large` processed files."""
     account = ctx.account("hist")
@@ -272,7 +285,7 @@ def history(ctx: Context, small: int, large: int) -> dict[str, Any]:
     checkpoint = ctx.workdir / "hist_checkpoint"
     probes = ctx.workdir / "hist_probe"
     backlog = generate(ctx, drop, large, 21)
-    generate(ctx, probes, 22, 21)
+    generate(ctx, probes, 2 * (PROBES + 1), 21, seed=2)  # new events, not repeats of the backlog's
     probe = sorted(probes.glob("*.csv"))
     base = ["--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
             "--archive-dir", str(archive)]  # fmt: skip
@@ -284,14 +297,15 @@ def history(ctx: Context, small: int, large: int) -> dict[str, Any]:
                "--max-files-per-trigger", "50"], ctx.env(account), ctx.log("history_fill_small"),
               timeout=3600)  # fmt: skip
     results: dict[str, Any] = {"archive_retention": "see --archive-retention-hours"}
-    results[f"after_{small}"] = _trigger_latency(ctx, account, base, drop, probe[:11], "small")
+    first, second = probe[: PROBES + 1], probe[PROBES + 1 :]
+    results[f"after_{small}"] = _trigger_latency(ctx, account, base, drop, first, "small")
 
     for path in sorted(probes.glob("later_*.csv")):
         os.replace(path, drop / path.name.removeprefix("later_"))
     procs.run(["spark-submit", "spark_app/main.py", *base, "--available-now",
                "--max-files-per-trigger", "500"], ctx.env(account), ctx.log("history_fill_large"),
               timeout=7200)  # fmt: skip
-    results[f"after_{large}"] = _trigger_latency(ctx, account, base, drop, probe[11:], "large")
+    results[f"after_{large}"] = _trigger_latency(ctx, account, base, drop, second, "large")
     results["files_left_in_input_dir"] = len(list(drop.glob("*.csv")))
     results["files_in_archive"] = sum(1 for _ in archive.rglob("*.csv"))
     small_latency = results[f"after_{small}"]["trigger_latency_p50_s"]

@@ -98,14 +98,16 @@ class AppConfig:
     log_level: str = "INFO"
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
     return value
 
 
-def _non_negative_int(text: str) -> int:
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0."""
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text}")
@@ -138,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-files-per-trigger",
-        type=_positive_int,
+        type=positive_int,
         default=defaults.max_files_per_trigger,
         help="files per micro-batch (raise it to catch up on a backlog)",
     )
@@ -160,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete archived files older than this (local archive folders; 0: keep all)",
     )
     tuning = JdbcTuning()
-    parser.add_argument("--jdbc-batch-size", type=_positive_int, default=tuning.batch_size)
+    parser.add_argument("--jdbc-batch-size", type=positive_int, default=tuning.batch_size)
     parser.add_argument(
         "--rewrite-batched-statements",
         action=argparse.BooleanOptionalAction,
@@ -169,12 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--write-partitions",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=tuning.write_partitions,
         help="JDBC connections per batch (0: one per input partition)",
     )
     retry = RetryPolicy()
-    parser.add_argument("--retries", type=_non_negative_int, default=None)
+    parser.add_argument("--retries", type=non_negative_int, default=None)
     parser.add_argument("--retry-base-delay", type=_non_negative_float, default=None)
     parser.add_argument("--retry-multiplier", type=_non_negative_float, default=None)
     parser.set_defaults(
@@ -184,7 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _env_number(environ: Mapping[str, str], key: str, kind: type[float], default: float) -> float:
+def env_number(
+    environ: Mapping[str, str], key: str, kind: type[float], default: float, minimum: float = 0
+) -> float:
+    """A number from the environment (default when unset); errors name the variable."""
     text = environ.get(key, "").strip()
     if not text:
         return default
@@ -192,8 +197,8 @@ def _env_number(environ: Mapping[str, str], key: str, kind: type[float], default
         value = kind(text)
     except ValueError:
         raise ConfigError(f"{key} must be a number, got {text!r}") from None
-    if value < 0:
-        raise ConfigError(f"{key} must be >= 0, got {text!r}")
+    if not value >= minimum:  # NaN too
+        raise ConfigError(f"{key} must be >= {minimum:g}, got {text!r}")
     return value
 
 
@@ -229,13 +234,13 @@ def load_config(argv: Sequence[str] | None, environ: Mapping[str, str] | None = 
     retry = RetryPolicy(
         retries=args.retries
         if args.retries is not None
-        else int(_env_number(env, "SINK_RETRIES", int, retries)),
+        else int(env_number(env, "SINK_RETRIES", int, retries)),
         base_delay=args.retry_base_delay
         if args.retry_base_delay is not None
-        else _env_number(env, "SINK_RETRY_BASE_SECONDS", float, base_delay),
+        else env_number(env, "SINK_RETRY_BASE_SECONDS", float, base_delay),
         multiplier=args.retry_multiplier
         if args.retry_multiplier is not None
-        else _env_number(env, "SINK_RETRY_MULTIPLIER", float, multiplier),
+        else env_number(env, "SINK_RETRY_MULTIPLIER", float, multiplier),
     )
     driver = env.get("JDBC_DRIVER", "").strip() or None
     return AppConfig(

@@ -90,24 +90,20 @@ def is_committed(connection: MySQLConnectionAbstract, key: BatchKey) -> bool:
     return found
 
 
-def clear_staging(connection: MySQLConnectionAbstract, key: BatchKey) -> None:
-    """Drop what an earlier, failed attempt of this batch left in staging."""
-    cursor = connection.cursor()
-    cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-    cursor.execute(
-        f"DELETE FROM {STAGING_TABLE} WHERE query_id = %s AND batch_id = %s",
-        (key.query_id, key.batch_id),
-    )
-    connection.commit()
+def clear_staging(
+    connection: MySQLConnectionAbstract, key: BatchKey, *, earlier_too: bool = False
+) -> int:
+    """Delete the staged rows of this batch (and of the query's earlier ones: `earlier_too`).
 
-
-def purge_staging(connection: MySQLConnectionAbstract, key: BatchKey) -> int:
-    """Delete the staged rows of this query's batches up to `key` (all committed by then)."""
+    Before an attempt: what an earlier, failed attempt left. After a commit (earlier_too, from
+    the background purge): the batch's rows, and any a crash kept from recorded batches.
+    """
     cursor = connection.cursor()
     # Row locks only: no gap locks against the next batch's rows being staged meanwhile.
     cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
     cursor.execute(
-        f"DELETE FROM {STAGING_TABLE} WHERE query_id = %s AND batch_id <= %s",
+        f"DELETE FROM {STAGING_TABLE} WHERE query_id = %s"
+        f" AND batch_id {'<=' if earlier_too else '='} %s",
         (key.query_id, key.batch_id),
     )
     connection.commit()
@@ -217,7 +213,7 @@ def commit_batch(
                 retries,
             ),
         )
-        # The staged rows are deleted after the commit (see purge_staging): a replay skips a
+        # The staged rows are deleted after the commit (sink.StagingPurger): a replay skips a
         # recorded batch and clears its leftovers, so they need not go in this transaction.
         connection.commit()
     except BaseException:

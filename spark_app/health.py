@@ -25,7 +25,13 @@ import mysql.connector
 from spark_app import batchstats
 from spark_app.backlog import waiting_files
 from spark_app.batchstats import LastBatch, RecentRejects
-from spark_app.config import ConfigError, MySQLSettings, mysql_from_env
+from spark_app.config import (
+    ConfigError,
+    MySQLSettings,
+    mysql_from_env,
+    non_negative_int,
+    positive_int,
+)
 from spark_app.sink import summarize
 
 HEALTHY = 0
@@ -102,13 +108,6 @@ def _share(text: str) -> float:
     return value
 
 
-def _count(text: str, minimum: int = 0) -> int:
-    value = int(text)
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     limits = Limits()
@@ -118,11 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-age", type=float, default=limits.max_age, help="seconds")
     parser.add_argument("--input-dir", type=Path, default=None, help="the drop folder")
-    parser.add_argument("--max-waiting-files", type=_count, default=limits.max_waiting_files)
+    parser.add_argument(
+        "--max-waiting-files", type=non_negative_int, default=limits.max_waiting_files
+    )
     parser.add_argument("--max-reject-share", type=_share, default=limits.max_reject_share)
     parser.add_argument(
         "--reject-window",
-        type=lambda text: _count(text, 1),
+        type=positive_int,
         default=limits.reject_window,
         help="batches",
     )

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from spark_app.config import ConfigError
+from spark_app.config import ConfigError, env_number
 from spark_app.runstore import DEFAULT_HISTORY_FILE, history_path
 
 
@@ -21,30 +21,21 @@ class ObservabilitySettings:
     status_every: int = 10
 
 
-def _number(environ: Mapping[str, str], key: str, default: float, minimum: float) -> float:
-    text = environ.get(key, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{key} must be a number, got {text!r}") from None
-    if not value >= minimum:
-        raise ConfigError(f"{key} must be >= {minimum:g}, got {text!r}")
-    return value
-
-
 def observability_from_env(environ: Mapping[str, str] | None = None) -> ObservabilitySettings:
     """RUN_HISTORY_FILE, RUN_RECORD_INTERVAL_SECONDS, RESOURCE_SAMPLE_SECONDS and
     STATUS_EVERY_BATCHES (0: no status line); errors name the variable."""
     env = os.environ if environ is None else environ
     defaults = ObservabilitySettings()
-    every = _number(env, "STATUS_EVERY_BATCHES", defaults.status_every, 0)
-    if every != int(every):
+    every = env_number(env, "STATUS_EVERY_BATCHES", float, defaults.status_every)
+    if not float(every).is_integer():  # 2.5, inf and nan alike
         raise ConfigError(f"STATUS_EVERY_BATCHES must be a whole number, got {every:g}")
     return ObservabilitySettings(
         history_file=history_path(env),
-        record_interval=_number(env, "RUN_RECORD_INTERVAL_SECONDS", defaults.record_interval, 1.0),
-        sample_interval=_number(env, "RESOURCE_SAMPLE_SECONDS", defaults.sample_interval, 0.1),
+        record_interval=env_number(
+            env, "RUN_RECORD_INTERVAL_SECONDS", float, defaults.record_interval, 1.0
+        ),
+        sample_interval=env_number(
+            env, "RESOURCE_SAMPLE_SECONDS", float, defaults.sample_interval, 0.1
+        ),
         status_every=int(every),
     )

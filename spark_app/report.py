@@ -21,7 +21,7 @@ import mysql.connector
 
 from spark_app import batchstats, charts
 from spark_app.batchstats import BatchRow
-from spark_app.config import ConfigError, mysql_from_env
+from spark_app.config import ConfigError, mysql_from_env, positive_int
 from spark_app.sink import summarize
 
 EXIT_USAGE = 2
@@ -146,13 +146,6 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -161,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 done or nothing to report, 2 usage or settings, 3 MySQL.",
     )
     parser.add_argument("--output", type=Path, default=Path(DEFAULT_OUTPUT), help="PNG file")
-    parser.add_argument("--last", type=_positive, default=10, help="how many runs (default 10)")
+    parser.add_argument("--last", type=positive_int, default=10, help="how many runs (default 10)")
     parser.add_argument(
         "--size", type=_size, default=charts.DEFAULT_SIZE, help="chart pixels, default 1200x900"
     )

@@ -69,7 +69,7 @@ class StagingPurger:
     def _purge(self, key: db.BatchKey) -> None:
         try:
             with db.connect(self.mysql) as connection:
-                db.purge_staging(connection, key)
+                db.clear_staging(connection, key, earlier_too=True)
         except Exception as exc:
             log.warning("batch %d: staged rows kept for now: %s", key.batch_id, summarize(exc))
 

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS events_rejected (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- Rows of a micro-batch on their way in, written by the executors; a batch's rows move to
--- events / events_rejected in the one transaction that records the batch in ingest_batches.
+-- events / events_rejected in the one transaction that records the batch in ingest_batches,
+-- and are deleted after it.
 CREATE TABLE IF NOT EXISTS events_staging (
     query_id      CHAR(36)      NOT NULL,
     batch_id      BIGINT        NOT NULL,
