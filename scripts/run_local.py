@@ -140,6 +140,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[run] %(message)s", stream=sys.stdout)
+    # The connector logs its authentication plugin at INFO; only its warnings matter here.
+    logging.getLogger("mysql.connector").setLevel(logging.WARNING)
     args = parse_args(argv)
     env = dict(os.environ)
     server: LocalServer | None = None
