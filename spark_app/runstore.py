@@ -159,6 +159,7 @@ def _row(record: RunRecord, state: str) -> tuple[Any, ...]:
 
 def upsert_run(handle: MySQLConnectionAbstract, record: RunRecord, state: str) -> None:
     """Insert the run's row, or update it (the app's periodic and final records)."""
+    # VALUES(col), not a row alias: MariaDB has no alias form, MySQL 8.4 still accepts this one.
     updates = ", ".join(
         f"{column} = VALUES({column})"
         for column in (c.strip() for c in _COLUMNS.split(","))
