@@ -23,21 +23,7 @@ SOURCE_FILES = StructType(
     ]
 )
 
-# What csvsplit.split_records returns for a file, as Spark sees it.
-SPLIT_RECORDS = ArrayType(
-    StructType(
-        [
-            StructField("line_no", IntegerType(), False),
-            StructField("raw", StringType(), False),
-            StructField("fields", ArrayType(StringType(), False), False),
-            StructField("problem", StringType(), True),
-            StructField("detail", StringType(), True),
-        ]
-    ),
-    False,
-)
-
-# One record of a file, before validation.
+# One record of a file, before validation (the Arrow rows of transforms.split_files).
 RECORDS = StructType(
     [
         StructField("source_file", StringType(), False),
