@@ -32,7 +32,7 @@ from spark_app.config import (
     non_negative_int,
     positive_int,
 )
-from spark_app.sink import summarize
+from spark_app.errors import summarize
 
 HEALTHY = 0
 UNHEALTHY = 1

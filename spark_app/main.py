@@ -24,11 +24,12 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from spark_app import db
 from spark_app.config import KNOWN_JDBC_DRIVERS, AppConfig, ConfigError, load_config
+from spark_app.errors import is_transient, summarize
 from spark_app.obsconfig import observability_from_env
 from spark_app.recorder import RunRecorder
 from spark_app.retention import ArchivePruner
 from spark_app.session import build_session
-from spark_app.sink import SinkContext, is_transient, summarize
+from spark_app.sink import SinkContext
 from spark_app.status import StatusListener
 from spark_app.stream import start_query
 

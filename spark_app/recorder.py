@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 
 from spark_app import batchstats, runstore
 from spark_app.config import MySQLSettings
+from spark_app.errors import summarize
 from spark_app.obsconfig import ObservabilitySettings
 from spark_app.resources import ResourceSampler, environment
 from spark_app.runrecord import RunRecord, build_record, run_started_at
-from spark_app.sink import summarize
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import mysql.connector
 from spark_app import batchstats, charts
 from spark_app.batchstats import BatchRow
 from spark_app.config import ConfigError, mysql_from_env, positive_int
-from spark_app.sink import summarize
+from spark_app.errors import summarize
 
 EXIT_USAGE = 2
 EXIT_DATABASE = 3

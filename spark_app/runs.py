@@ -24,9 +24,9 @@ import mysql.connector
 
 from spark_app import batchstats, db, runstore
 from spark_app.config import ConfigError, MySQLSettings, mysql_from_env
+from spark_app.errors import summarize
 from spark_app.runcheck import InvalidRecordError, parse_records, records_of
 from spark_app.runrecord import RunRecord
-from spark_app.sink import summarize
 
 EXIT_OK = 0
 EXIT_INVALID = 1

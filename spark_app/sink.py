@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import mysql.connector
 from pyspark.sql import DataFrame
 from tenacity import (
     RetryCallState,
@@ -27,6 +25,7 @@ from tenacity import (
 
 from spark_app import db
 from spark_app.config import JdbcTuning, MySQLSettings, RetryPolicy
+from spark_app.errors import is_transient, summarize
 from spark_app.transforms import to_staging
 
 log = logging.getLogger(__name__)
@@ -38,10 +37,6 @@ QUERY_ID_PROPERTY = "sql.streaming.queryId"
 # kill the driver inside those windows deterministically.
 PAUSE_BEFORE_COMMIT_ENV = "INGEST_TEST_PAUSE_BEFORE_COMMIT"
 PAUSE_AFTER_COMMIT_ENV = "INGEST_TEST_PAUSE_AFTER_COMMIT"
-
-# MySQL errors that retrying cannot fix: bad credentials, missing rights or schema.
-_PERMANENT_ERRNOS = frozenset({1044, 1045, 1049, 1142, 1143, 1146, 1054})
-_JAVA_SQL_ERROR = re.compile(r"(java\.sql\.\w+|\w+\.jdbc\.\w*Exception|SQL\w*Exception)")
 
 
 class SinkUnavailableError(RuntimeError):
@@ -104,26 +99,6 @@ class SinkContext:
     def close(self) -> None:
         """Finish background work (the last purge of staged rows)."""
         self.purger.close()
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether a failed attempt is worth retrying (a lost or refused connection, a deadlock)."""
-    if isinstance(exc, mysql.connector.Error):
-        return exc.errno not in _PERMANENT_ERRNOS and not isinstance(
-            exc, mysql.connector.ProgrammingError
-        )
-    text = str(exc)
-    return bool(_JAVA_SQL_ERROR.search(text)) and "Access denied" not in text
-
-
-def summarize(exc: BaseException) -> str:
-    """One line for an error: the SQL cause of a Java stack trace, or the message."""
-    text = str(exc)
-    for line in text.splitlines():
-        if _JAVA_SQL_ERROR.search(line):
-            return line.strip()[:300]
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return first[:300]
 
 
 def jdbc_properties(settings: MySQLSettings, tuning: JdbcTuning, driver: str) -> dict[str, str]:

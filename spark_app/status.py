@@ -21,8 +21,8 @@ from pyspark.sql.streaming.listener import (
 from spark_app import batchstats
 from spark_app.backlog import waiting_files
 from spark_app.config import MySQLSettings
+from spark_app.errors import summarize
 from spark_app.runrecord import RunTotals
-from spark_app.sink import summarize
 
 log = logging.getLogger(__name__)
 
