@@ -6,8 +6,6 @@ by the database's clock, the same clock that stamped `committed_at`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +13,6 @@ from typing import Any
 import mysql.connector
 from mysql.connector.abstracts import MySQLConnectionAbstract
 
-from spark_app.config import MySQLSettings
 from spark_app.runrecord import RunTotals
 
 NO_SUCH_TABLE = 1146
@@ -54,17 +51,6 @@ class BatchRow:
     rows_per_second: float
     oldest_file_age_s: float | None
     newest_file_age_s: float | None
-
-
-@contextmanager
-def connection(settings: MySQLSettings, timeout: int = 10) -> Iterator[MySQLConnectionAbstract]:
-    """A short-lived connection (closed on exit) with its own connect timeout."""
-    args = {**settings.connector_args(), "connection_timeout": timeout}
-    handle = mysql.connector.connect(**args)
-    try:
-        yield handle  # type: ignore[misc]
-    finally:
-        handle.close()
 
 
 def is_missing_table(exc: BaseException) -> bool:

@@ -60,9 +60,11 @@ def schema_statements() -> list[str]:
 
 
 @contextmanager
-def connect(settings: MySQLSettings) -> Iterator[MySQLConnectionAbstract]:
-    """A connection that is closed on exit; autocommit off."""
-    connection = mysql.connector.connect(**settings.connector_args())
+def connect(settings: MySQLSettings, timeout: int = 10) -> Iterator[MySQLConnectionAbstract]:
+    """A connection that is closed on exit; autocommit off; `timeout` seconds to connect."""
+    connection = mysql.connector.connect(
+        **{**settings.connector_args(), "connection_timeout": timeout}
+    )
     try:
         yield connection  # type: ignore[misc]
     finally:
@@ -92,7 +94,7 @@ def is_committed(connection: MySQLConnectionAbstract, key: BatchKey) -> bool:
 
 def clear_staging(
     connection: MySQLConnectionAbstract, key: BatchKey, *, earlier_too: bool = False
-) -> int:
+) -> None:
     """Delete the staged rows of this batch (and of the query's earlier ones: `earlier_too`).
 
     Before an attempt: what an earlier, failed attempt left. After a commit (earlier_too, from
@@ -107,7 +109,6 @@ def clear_staging(
         (key.query_id, key.batch_id),
     )
     connection.commit()
-    return int(cursor.rowcount)
 
 
 def _fetch_one(connection: MySQLConnectionAbstract, sql: str, params: tuple[Any, ...]) -> Any:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import mysql.connector
 
-from spark_app import batchstats
+from spark_app import batchstats, db
 from spark_app.backlog import waiting_files
 from spark_app.batchstats import LastBatch, RecentRejects
 from spark_app.config import (
@@ -87,7 +87,7 @@ def verdict(seen: Observed, limits: Limits) -> tuple[bool, str]:
 
 def observe(settings: MySQLSettings, input_dir: Path | None, window: int) -> Observed:
     """Ask MySQL (and the drop folder); a MySQL error when it cannot."""
-    with batchstats.connection(settings, timeout=5) as handle:
+    with db.connect(settings, timeout=5) as handle:
         try:
             last = batchstats.last_batch(handle)
             rejects = batchstats.recent_rejects(handle, window)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from spark_app import batchstats, runstore
+from spark_app import batchstats, db, runstore
 from spark_app.config import MySQLSettings
 from spark_app.errors import summarize
 from spark_app.obsconfig import ObservabilitySettings
@@ -69,7 +69,7 @@ class RunRecorder:
 
     def build(self, extra_errors: int = 0) -> RunRecord:
         """The record as of now (reads the run's totals from ingest_batches)."""
-        with batchstats.connection(self.mysql) as handle:
+        with db.connect(self.mysql) as handle:
             totals = batchstats.run_totals(handle, self.run_id)
         return build_record(
             run_id=self.run_id,
@@ -89,7 +89,7 @@ class RunRecorder:
             log.warning("run %s: record not written, no totals: %s", self.run_id, summarize(exc))
             return None
         try:
-            with batchstats.connection(self.mysql) as handle:
+            with db.connect(self.mysql) as handle:
                 runstore.upsert_run(handle, record, state)
         except Exception as exc:
             log.warning("run %s: not recorded in pipeline_runs: %s", self.run_id, summarize(exc))

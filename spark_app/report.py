@@ -19,7 +19,7 @@ from typing import Any
 
 import mysql.connector
 
-from spark_app import batchstats, charts
+from spark_app import batchstats, charts, db
 from spark_app.batchstats import BatchRow
 from spark_app.config import ConfigError, mysql_from_env, positive_int
 from spark_app.errors import summarize
@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"report: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        with batchstats.connection(settings) as handle:
+        with db.connect(settings) as handle:
             try:
                 batches = batchstats.batches_of_last_runs(handle, args.last)
             except mysql.connector.Error as exc:

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 import mysql.connector
 
-from spark_app import batchstats, db, runstore
+from spark_app import db, runstore
 from spark_app.config import ConfigError, MySQLSettings, mysql_from_env
 from spark_app.errors import summarize
 from spark_app.runcheck import InvalidRecordError, parse_records, records_of
@@ -81,7 +81,7 @@ def _mysql() -> MySQLSettings:
 def _known_in_table(settings: MySQLSettings, records: list[RunRecord]) -> set[str]:
     try:
         db.apply_schema(settings)  # pipeline_runs may not exist yet
-        with batchstats.connection(settings) as handle:
+        with db.connect(settings) as handle:
             return runstore.existing_runs(handle, [r.run_id for r in records])
     except mysql.connector.Error as exc:
         raise CommandError(
@@ -115,7 +115,7 @@ def _write(
     """Insert into pipeline_runs (one transaction), then append to the history file."""
     if settings is not None:
         try:
-            with batchstats.connection(settings) as handle:
+            with db.connect(settings) as handle:
                 runstore.insert_runs(handle, records, "imported")
         except mysql.connector.IntegrityError as exc:
             raise CommandError(
@@ -127,7 +127,7 @@ def _write(
         runstore.append_to_history(history, raw)
     except (runstore.DuplicateRunError, runstore.HistoryError) as exc:
         if settings is not None:  # keep the table and the file in step
-            with batchstats.connection(settings) as handle:
+            with db.connect(settings) as handle:
                 runstore.delete_runs(handle, [r.run_id for r in records])
         code = EXIT_INVALID if isinstance(exc, runstore.DuplicateRunError) else EXIT_USAGE
         raise CommandError(code, str(exc)) from None

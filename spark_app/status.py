@@ -18,7 +18,7 @@ from pyspark.sql.streaming.listener import (
     StreamingQueryListener,
 )
 
-from spark_app import batchstats
+from spark_app import batchstats, db
 from spark_app.backlog import waiting_files
 from spark_app.config import MySQLSettings
 from spark_app.errors import summarize
@@ -68,7 +68,7 @@ class StatusListener(StreamingQueryListener):
     def log_status(self) -> None:
         """Read the run's totals and the backlog, log one line; never raises."""
         try:
-            with batchstats.connection(self.mysql, timeout=5) as handle:
+            with db.connect(self.mysql, timeout=5) as handle:
                 totals = batchstats.run_totals(handle, self.run_id)
                 last = batchstats.last_batch(handle)
             backlog = waiting_files(self.input_dir, last.newest_file_s_ago if last else None)
