@@ -16,8 +16,8 @@ if __package__ in (None, ""):
 from pyspark.sql.types import DecimalType, StringType, StructField, StructType, TimestampType
 
 from benchmarks.baselines import PLAIN_TABLE, WRITES_MARKER
-from spark_app.config import mysql_from_env
-from spark_app.session import build_session
+from spark_app.job.config import mysql_from_env
+from spark_app.job.session import build_session
 
 SCHEMA = StructType(
     [

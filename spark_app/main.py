@@ -22,16 +22,16 @@ from pyspark.java_gateway import ensure_callback_server_started
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
-from spark_app import db
-from spark_app.config import KNOWN_JDBC_DRIVERS, AppConfig, ConfigError, load_config
-from spark_app.errors import is_transient, summarize
-from spark_app.obsconfig import observability_from_env
-from spark_app.recorder import RunRecorder
-from spark_app.retention import ArchivePruner
-from spark_app.session import build_session
-from spark_app.sink import SinkContext
-from spark_app.status import StatusListener
-from spark_app.stream import start_query
+from spark_app.common.errors import is_transient, summarize
+from spark_app.job.config import KNOWN_JDBC_DRIVERS, AppConfig, ConfigError, load_config
+from spark_app.job.session import build_session
+from spark_app.job.stream import start_query
+from spark_app.sink import mysql as db
+from spark_app.sink.writer import SinkContext
+from spark_app.telemetry.recorder import RunRecorder
+from spark_app.telemetry.retention import ArchivePruner
+from spark_app.telemetry.settings import observability_from_env
+from spark_app.telemetry.status import StatusListener
 
 log = logging.getLogger("spark_app")
 

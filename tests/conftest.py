@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from localmysql import AppAccount, LocalServer, free_port
-from spark_app.session import build_session
+from spark_app.job.session import build_session
 
 REPO = Path(__file__).resolve().parent.parent
 

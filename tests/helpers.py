@@ -13,11 +13,11 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from localmysql import AppAccount
-from spark_app import db
-from spark_app.config import JdbcTuning, RetryPolicy, StreamSettings, mysql_from_env
+from spark_app.job.config import JdbcTuning, RetryPolicy, StreamSettings, mysql_from_env
+from spark_app.job.stream import start_query
 from spark_app.main import find_jdbc_driver
-from spark_app.sink import SinkContext
-from spark_app.stream import start_query
+from spark_app.sink import mysql as db
+from spark_app.sink.writer import SinkContext
 from tests import dbread
 from tests.conftest import REPO
 from tests.oracle import expected_for

@@ -18,7 +18,7 @@ import pyspark
 import pytest
 
 from localmysql import AppAccount, free_port
-from spark_app.session import APP_NAME
+from spark_app.job.session import APP_NAME
 from tests.conftest import REPO
 from tests.helpers import assert_sink_matches, generate
 

@@ -17,7 +17,6 @@ import yaml
 from packaging.requirements import Requirement
 
 from localmysql.server import APP_PRIVILEGES
-from spark_app import config as app_config
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration

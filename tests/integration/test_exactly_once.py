@@ -13,7 +13,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from localmysql import AppAccount, LocalServer, free_port
-from spark_app.sink import PAUSE_AFTER_COMMIT_ENV, PAUSE_BEFORE_COMMIT_ENV
+from spark_app.sink.writer import PAUSE_AFTER_COMMIT_ENV, PAUSE_BEFORE_COMMIT_ENV
 from tests import dbread
 from tests.helpers import (
     assert_sink_matches,

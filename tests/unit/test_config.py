@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spark_app.config import ConfigError, load_config
+from spark_app.job.config import ConfigError, load_config
 
 ENV = {"MYSQL_DATABASE": "ingest", "MYSQL_USER": "app", "MYSQL_PASSWORD": "s3cret-value"}
 

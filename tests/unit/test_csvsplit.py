@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spark_app.csvsplit import MAX_RAW_CHARS, Record, split_records
+from spark_app.parse.csvsplit import MAX_RAW_CHARS, Record, split_records
 
 HEADER = b"event_id,user_id,product_id,event_type,price,event_time"
 ROW = b"e1,u1,p1,view,1.00,2024-01-01T00:00:00Z"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from spark_app.backlog import is_visible, waiting_files
-from spark_app.batchstats import LastBatch, RecentRejects
-from spark_app.health import Limits, Observed, verdict
+from spark_app.commands.health import Limits, Observed, verdict
+from spark_app.common.backlog import is_visible, waiting_files
+from spark_app.common.batch_metrics import LastBatch, RecentRejects
 
 LIMITS = Limits(max_age=300, max_waiting_files=10, max_reject_share=0.2, reject_window=20)
 FRESH = LastBatch(committed_s_ago=5, newest_file_s_ago=25)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from spark_app.config import ConfigError
-from spark_app.obsconfig import observability_from_env
-from spark_app.runrecord import RunTotals
-from spark_app.status import status_text
+from spark_app.job.config import ConfigError
+from spark_app.runhistory.record import RunTotals
+from spark_app.telemetry.settings import observability_from_env
+from spark_app.telemetry.status import status_text
 
 
 def test_defaults() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from spark_app.batchstats import BatchRow
-from spark_app.charts import render, run_starts
-from spark_app.report import percentile, summarize_runs, table
+from spark_app.commands.charts import render, run_starts
+from spark_app.commands.report import percentile, summarize_runs, table
+from spark_app.common.batch_metrics import BatchRow
 from tests.pngfile import png_size
 
 T0 = datetime(2026, 1, 1, 12, 0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 from pyspark.sql import SparkSession
 
-from spark_app.resources import ResourceSampler, driver_processes, environment
+from spark_app.telemetry.resources import ResourceSampler, driver_processes, environment
 
 
 def test_sampler_measures_this_process() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from spark_app.retention import prune_archive
+from spark_app.telemetry.retention import prune_archive
 
 
 def test_files_past_retention_are_removed_and_recent_ones_kept(tmp_path: Path) -> None:

@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from spark_app.runcheck import InvalidRecordError, parse_record, parse_records
-from spark_app.runrecord import (
+from spark_app.runhistory.record import (
     CpuMetrics,
     DiskMetrics,
     Environment,
@@ -21,6 +20,7 @@ from spark_app.runrecord import (
     run_started_at,
     throughput_rpm,
 )
+from spark_app.runhistory.rules import InvalidRecordError, parse_record, parse_records
 from tests.unit.run_samples import changed, valid
 
 NOW = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""`python -m spark_app.runs` without a database: exit codes, messages, the history file."""
+"""`python -m spark_app.commands.runs` without a database: exit codes, messages, history."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from spark_app import runs, runstore
+from spark_app.commands import runs
+from spark_app.runhistory import store as runstore
 from tests.unit.run_samples import changed, valid
 
 

@@ -10,8 +10,8 @@ from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_app.schemas import RECORDS, SOURCE_FILES, VALIDATED
-from spark_app.transforms import parse_events, split_files, to_staging, validate
+from spark_app.parse.schemas import RECORDS, SOURCE_FILES, VALIDATED
+from spark_app.parse.validate import parse_events, split_files, to_staging, validate
 
 T0 = datetime(2024, 1, 1)
 FILE = "file:/drop/a.csv"

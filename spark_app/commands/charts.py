@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 
-from spark_app.batchstats import BatchRow
+from spark_app.common.batch_metrics import BatchRow
 
 DPI = 100
 DEFAULT_SIZE = (1200, 900)

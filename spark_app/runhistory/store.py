@@ -19,7 +19,7 @@ from typing import Any
 
 from mysql.connector.abstracts import MySQLConnectionAbstract
 
-from spark_app.runrecord import RunRecord
+from spark_app.runhistory.record import RunRecord
 
 DEFAULT_HISTORY_FILE = "runs/history.json"
 HISTORY_ENV = "RUN_HISTORY_FILE"

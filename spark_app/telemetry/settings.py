@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from spark_app.config import ConfigError, env_number
-from spark_app.runstore import DEFAULT_HISTORY_FILE, history_path
+from spark_app.job.config import ConfigError, env_number
+from spark_app.runhistory.store import DEFAULT_HISTORY_FILE, history_path
 
 
 @dataclass(frozen=True)

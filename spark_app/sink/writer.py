@@ -23,10 +23,10 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from spark_app import db
-from spark_app.config import JdbcTuning, MySQLSettings, RetryPolicy
-from spark_app.errors import is_transient, summarize
-from spark_app.transforms import to_staging
+from spark_app.common.errors import is_transient, summarize
+from spark_app.job.config import JdbcTuning, MySQLSettings, RetryPolicy
+from spark_app.parse.validate import to_staging
+from spark_app.sink import mysql as db
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 import mysql.connector
 from mysql.connector.abstracts import MySQLConnectionAbstract
 
-from spark_app.runrecord import RunTotals
+from spark_app.runhistory.record import RunTotals
 
 NO_SUCH_TABLE = 1146
 

@@ -15,12 +15,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from spark_app import batchstats, db, runstore
-from spark_app.config import MySQLSettings
-from spark_app.errors import summarize
-from spark_app.obsconfig import ObservabilitySettings
-from spark_app.resources import ResourceSampler, environment
-from spark_app.runrecord import RunRecord, build_record, run_started_at
+from spark_app.common import batch_metrics as batchstats
+from spark_app.common.errors import summarize
+from spark_app.job.config import MySQLSettings
+from spark_app.runhistory import store as runstore
+from spark_app.runhistory.record import RunRecord, build_record, run_started_at
+from spark_app.sink import mysql as db
+from spark_app.telemetry.resources import ResourceSampler, environment
+from spark_app.telemetry.settings import ObservabilitySettings
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from spark_app import csvsplit
-from spark_app.schemas import PRICE, RECORDS
+from spark_app.parse import csvsplit
+from spark_app.parse.schemas import PRICE, RECORDS
 
 EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase")
 MAX_ID_CHARS = 64

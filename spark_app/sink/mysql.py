@@ -15,7 +15,7 @@ from typing import Any
 import mysql.connector
 from mysql.connector.abstracts import MySQLConnectionAbstract
 
-from spark_app.config import MySQLSettings
+from spark_app.job.config import MySQLSettings
 
 STAGING_TABLE = "events_staging"
 
@@ -54,7 +54,7 @@ class BatchTimings:
 
 def schema_statements() -> list[str]:
     """The CREATE statements of sql/schema.sql (comments removed)."""
-    text = resources.files("spark_app").joinpath("sql/schema.sql").read_text("utf-8")
+    text = resources.files("spark_app.sink").joinpath("sql/schema.sql").read_text("utf-8")
     text = re.sub(r"--[^\n]*", "", text)
     return [statement.strip() for statement in text.split(";") if statement.strip()]
 

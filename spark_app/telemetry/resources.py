@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from spark_app.runrecord import (
+from spark_app.runhistory.record import (
     CpuMetrics,
     DiskMetrics,
     Environment,

@@ -18,11 +18,12 @@ from pyspark.sql.streaming.listener import (
     StreamingQueryListener,
 )
 
-from spark_app import batchstats, db
-from spark_app.backlog import waiting_files
-from spark_app.config import MySQLSettings
-from spark_app.errors import summarize
-from spark_app.runrecord import RunTotals
+from spark_app.common import batch_metrics as batchstats
+from spark_app.common.backlog import waiting_files
+from spark_app.common.errors import summarize
+from spark_app.job.config import MySQLSettings
+from spark_app.runhistory.record import RunTotals
+from spark_app.sink import mysql as db
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from spark_app.runrecord import (
+from spark_app.runhistory.record import (
     CpuMetrics,
     DiskMetrics,
     Environment,

@@ -7,10 +7,10 @@ import functools
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
-from spark_app.config import StreamSettings
-from spark_app.schemas import SOURCE_FILES
-from spark_app.sink import SinkContext, write_batch
-from spark_app.transforms import parse_events
+from spark_app.job.config import StreamSettings
+from spark_app.parse.schemas import SOURCE_FILES
+from spark_app.parse.validate import parse_events
+from spark_app.sink.writer import SinkContext, write_batch
 
 QUERY_NAME = "events_to_mysql"
 

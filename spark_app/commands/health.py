@@ -1,0 +1,154 @@
+"""`ingest-health`: is the stream healthy? Exit 0 or 1 and one line saying why.
+
+Conditions, checked in this order (the first that fails is the reason):
+
+1. MySQL is reachable with the MYSQL_* settings.
+2. A batch was committed within --max-age seconds. An idle stream is healthy: with --input-dir,
+   an old (or no) last commit is fine while no file is waiting.
+3. With --input-dir: at most --max-waiting-files files are waiting (visible *.csv files modified
+   after the newest file of the last committed batch; the file source takes files oldest first).
+4. Rejected rows are at most --max-reject-share of the rows read by the last --reject-window
+   batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import mysql.connector
+
+from spark_app.common import batch_metrics as batchstats
+from spark_app.common.backlog import waiting_files
+from spark_app.common.batch_metrics import LastBatch, RecentRejects
+from spark_app.common.errors import summarize
+from spark_app.job.config import (
+    ConfigError,
+    MySQLSettings,
+    mysql_from_env,
+    non_negative_int,
+    positive_int,
+)
+from spark_app.sink import mysql as db
+
+HEALTHY = 0
+UNHEALTHY = 1
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The thresholds of the check."""
+
+    max_age: float = 300.0
+    max_waiting_files: int = 50
+    max_reject_share: float = 0.2
+    reject_window: int = 20
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the check saw."""
+
+    last: LastBatch | None
+    waiting: int | None  # None: no --input-dir
+    rejects: RecentRejects
+
+
+def verdict(seen: Observed, limits: Limits) -> tuple[bool, str]:
+    """(healthy, reason) for what was seen; pure, so each rule is tested on its own."""
+    idle = seen.waiting == 0
+    waiting = "" if seen.waiting is None else f", {seen.waiting} file(s) waiting"
+    if seen.last is None and not idle:
+        return False, f"no batch committed yet{waiting}"
+    if seen.last is not None and seen.last.committed_s_ago > limits.max_age and not idle:
+        return False, (
+            f"last batch committed {seen.last.committed_s_ago:.0f} s ago"
+            f" (max {limits.max_age:g} s){waiting}"
+        )
+    if seen.waiting is not None and seen.waiting > limits.max_waiting_files:
+        return False, f"{seen.waiting} files waiting (max {limits.max_waiting_files})"
+    share = seen.rejects.share
+    window = f"of the last {seen.rejects.batches} batches"
+    if share > limits.max_reject_share:
+        return False, (
+            f"rejected {100 * share:.1f} % of rows {window}"
+            f" (max {100 * limits.max_reject_share:g} %)"
+        )
+    last = (
+        "no batch yet" if seen.last is None else f"last batch {seen.last.committed_s_ago:.0f} s ago"
+    )
+    stale = seen.last is None or seen.last.committed_s_ago > limits.max_age
+    state = "idle, " if idle and stale else ""
+    return True, f"{state}{last}{waiting}, rejected {100 * share:.1f} % {window}"
+
+
+def observe(settings: MySQLSettings, input_dir: Path | None, window: int) -> Observed:
+    """Ask MySQL (and the drop folder); a MySQL error when it cannot."""
+    with db.connect(settings, timeout=5) as handle:
+        try:
+            last = batchstats.last_batch(handle)
+            rejects = batchstats.recent_rejects(handle, window)
+        except mysql.connector.Error as exc:
+            if not batchstats.is_missing_table(exc):
+                raise
+            last, rejects = None, RecentRejects(0, 0, 0)
+    waiting = None
+    if input_dir is not None:
+        waiting = waiting_files(input_dir, last.newest_file_s_ago if last else None)
+    return Observed(last, waiting, rejects)
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    limits = Limits()
+    parser = argparse.ArgumentParser(
+        prog="python -m spark_app.commands.health",
+        description="Exit 0 when the stream is healthy, 1 when not; one line says why.",
+    )
+    parser.add_argument("--max-age", type=float, default=limits.max_age, help="seconds")
+    parser.add_argument("--input-dir", type=Path, default=None, help="the drop folder")
+    parser.add_argument(
+        "--max-waiting-files", type=non_negative_int, default=limits.max_waiting_files
+    )
+    parser.add_argument("--max-reject-share", type=_share, default=limits.max_reject_share)
+    parser.add_argument(
+        "--reject-window",
+        type=positive_int,
+        default=limits.reject_window,
+        help="batches",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print `healthy: ...` or `unhealthy: ...`; returns 0 or 1."""
+    args = build_parser().parse_args(argv)
+    limits = Limits(args.max_age, args.max_waiting_files, args.max_reject_share, args.reject_window)
+    try:
+        settings = mysql_from_env(os.environ)
+    except ConfigError as exc:
+        print(f"unhealthy: {exc}")
+        return UNHEALTHY
+    try:
+        seen = observe(settings, args.input_dir, limits.reject_window)
+    except (mysql.connector.Error, OSError) as exc:
+        print(f"unhealthy: database unreachable at {settings.address}: {summarize(exc)}")
+        return UNHEALTHY
+    healthy, reason = verdict(seen, limits)
+    print(f"{'healthy' if healthy else 'unhealthy'}: {reason}")
+    return HEALTHY if healthy else UNHEALTHY
+
+
+if __name__ == "__main__":
+    sys.exit(main())

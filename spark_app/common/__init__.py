@@ -1,0 +1,1 @@
+"""Helpers shared by the job and the commands, free of pyspark: settings, connections, numbers."""

@@ -1,0 +1,1 @@
+"""Pure parsing and validation: whole files in, validated records out (DataFrame -> DataFrame)."""

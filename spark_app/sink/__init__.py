@@ -1,0 +1,1 @@
+"""The exactly-once batch protocol and one dialect module per database."""
