@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from spark_app.common.stats import percentile
 import os
 import re
 import signal
@@ -35,13 +36,6 @@ class Context:
 
     def log(self, name: str) -> Path:
         return self.workdir / f"{name}.log"
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def _scalar(account: AppAccount, sql: str) -> Any:

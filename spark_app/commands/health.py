@@ -2,7 +2,7 @@
 
 Conditions, checked in this order (the first that fails is the reason):
 
-1. MySQL is reachable with the MYSQL_* settings.
+1. The database is reachable (MYSQL_* settings, or PG* with INGEST_SINK=postgresql).
 2. A batch was committed within --max-age seconds. An idle stream is healthy: with --input-dir,
    an old (or no) last commit is fine while no file is waiting.
 3. With --input-dir: at most --max-waiting-files files are waiting (visible *.csv files modified
@@ -20,20 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import mysql.connector
-
 from spark_app.common import batch_metrics as batchstats
 from spark_app.common.backlog import waiting_files
 from spark_app.common.batch_metrics import LastBatch, RecentRejects
-from spark_app.common.errors import summarize
-from spark_app.job.config import (
-    ConfigError,
-    MySQLSettings,
-    mysql_from_env,
-    non_negative_int,
-    positive_int,
-)
-from spark_app.sink import mysql as db
+from spark_app.common.database import DatabaseSettings, SettingsError, connect, sink_from_env
+from spark_app.common.errors import database_errors, is_missing_table, summarize
+from spark_app.common.numbers import non_negative_int, number_arg, positive_int
 
 HEALTHY = 0
 UNHEALTHY = 1
@@ -86,14 +78,14 @@ def verdict(seen: Observed, limits: Limits) -> tuple[bool, str]:
     return True, f"{state}{last}{waiting}, rejected {100 * share:.1f} % {window}"
 
 
-def observe(settings: MySQLSettings, input_dir: Path | None, window: int) -> Observed:
-    """Ask MySQL (and the drop folder); a MySQL error when it cannot."""
-    with db.connect(settings, timeout=5) as handle:
+def observe(settings: DatabaseSettings, input_dir: Path | None, window: int) -> Observed:
+    """Ask the database (and the drop folder); a database error when it cannot."""
+    with connect(settings, timeout=5) as handle:
         try:
             last = batchstats.last_batch(handle)
             rejects = batchstats.recent_rejects(handle, window)
-        except mysql.connector.Error as exc:
-            if not batchstats.is_missing_table(exc):
+        except database_errors() as exc:
+            if not is_missing_table(exc):
                 raise
             last, rejects = None, RecentRejects(0, 0, 0)
     waiting = None
@@ -102,26 +94,25 @@ def observe(settings: MySQLSettings, input_dir: Path | None, window: int) -> Obs
     return Observed(last, waiting, rejects)
 
 
-def _share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     limits = Limits()
     parser = argparse.ArgumentParser(
-        prog="python -m spark_app.commands.health",
+        prog="ingest-health",
         description="Exit 0 when the stream is healthy, 1 when not; one line says why.",
     )
-    parser.add_argument("--max-age", type=float, default=limits.max_age, help="seconds")
+    parser.add_argument(
+        "--max-age", type=number_arg(float, above=0), default=limits.max_age, help="seconds"
+    )
     parser.add_argument("--input-dir", type=Path, default=None, help="the drop folder")
     parser.add_argument(
         "--max-waiting-files", type=non_negative_int, default=limits.max_waiting_files
     )
-    parser.add_argument("--max-reject-share", type=_share, default=limits.max_reject_share)
+    parser.add_argument(
+        "--max-reject-share",
+        type=number_arg(float, minimum=0, maximum=1),
+        default=limits.max_reject_share,
+    )
     parser.add_argument(
         "--reject-window",
         type=positive_int,
@@ -136,13 +127,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     limits = Limits(args.max_age, args.max_waiting_files, args.max_reject_share, args.reject_window)
     try:
-        settings = mysql_from_env(os.environ)
-    except ConfigError as exc:
+        settings = sink_from_env(os.environ)
+    except SettingsError as exc:
         print(f"unhealthy: {exc}")
         return UNHEALTHY
     try:
         seen = observe(settings, args.input_dir, limits.reject_window)
-    except (mysql.connector.Error, OSError) as exc:
+    except database_errors(OSError) as exc:
         print(f"unhealthy: database unreachable at {settings.address}: {summarize(exc)}")
         return UNHEALTHY
     healthy, reason = verdict(seen, limits)

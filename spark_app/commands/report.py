@@ -1,15 +1,14 @@
-"""`python -m spark_app.commands.report`: a chart and a summary table of the last runs' batches.
+"""`ingest-report`: a chart and a summary table of the last runs' batches.
 
 Reads ingest_batches (every batch of the last N runs) and pipeline_runs (the runs' records),
 writes the chart as a PNG and prints one line per run. With no batch recorded yet it says so,
 writes no chart and exits 0. Exit codes: 0 done (or nothing to report), 2 bad usage or a missing
-MYSQL_* setting, 3 MySQL unreachable or failing.
+database setting, 3 the database unreachable or failing.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -17,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mysql.connector
-
 from spark_app.commands import charts
 from spark_app.common import batch_metrics as batchstats
 from spark_app.common.batch_metrics import BatchRow
-from spark_app.common.errors import summarize
-from spark_app.job.config import ConfigError, mysql_from_env, positive_int
-from spark_app.sink import mysql as db
+from spark_app.common.database import SettingsError, connect, sink_from_env
+from spark_app.common.errors import database_errors, is_missing_table, summarize
+from spark_app.common.numbers import positive_int
+from spark_app.common.stats import percentile
 
 EXIT_USAGE = 2
 EXIT_DATABASE = 3
@@ -45,16 +43,6 @@ class RunSummary:
     state: str | None = None
     cpu_peak: float | None = None
     memory_peak_mb: float | None = None
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) with linear interpolation between closest ranks."""
-    if not values:
-        raise ValueError("percentile of no values")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def summarize_runs(
@@ -131,8 +119,9 @@ def _run_details(handle: Any, run_ids: list[str]) -> dict[str, tuple[Any, ...]]:
             f" WHERE run_id IN ({marks})",
             tuple(run_ids),
         )
-    except mysql.connector.Error as exc:
-        if batchstats.is_missing_table(exc):
+    except database_errors() as exc:
+        if is_missing_table(exc):
+            handle.rollback()
             return {}
         raise
     return {str(row[0]): tuple(row[1:]) for row in cursor.fetchall()}
@@ -151,9 +140,9 @@ def _size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m spark_app.commands.report",
-        description="Chart and summarize the batches of the last runs (MYSQL_* settings).",
-        epilog="Exit codes: 0 done or nothing to report, 2 usage or settings, 3 MySQL.",
+        prog="ingest-report",
+        description="Chart and summarize the batches of the last runs (MYSQL_* or PG* settings).",
+        epilog="Exit codes: 0 done or nothing to report, 2 usage or settings, 3 the database.",
     )
     parser.add_argument("--output", type=Path, default=Path(DEFAULT_OUTPUT), help="PNG file")
     parser.add_argument("--last", type=positive_int, default=10, help="how many runs (default 10)")
@@ -167,21 +156,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Print the summary and write the chart; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        settings = mysql_from_env(os.environ)
-    except ConfigError as exc:
+        settings = sink_from_env(os.environ)
+    except SettingsError as exc:
         print(f"report: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        with db.connect(settings) as handle:
+        with connect(settings) as handle:
             try:
                 batches = batchstats.batches_of_last_runs(handle, args.last)
-            except mysql.connector.Error as exc:
-                if not batchstats.is_missing_table(exc):
+            except database_errors() as exc:
+                if not is_missing_table(exc):
                     raise
+                handle.rollback()
                 batches = []
             runs = _run_details(handle, sorted({b.run_id for b in batches}))
-    except mysql.connector.Error as exc:
-        print(f"report: cannot use MySQL at {settings.address}: {summarize(exc)}", file=sys.stderr)
+    except database_errors() as exc:
+        print(
+            f"report: cannot use {settings.label} at {settings.address}: {summarize(exc)}",
+            file=sys.stderr,
+        )
         return EXIT_DATABASE
     if not batches:
         print(f"no batches recorded yet in {settings.database}.ingest_batches: nothing to report")

@@ -7,7 +7,7 @@
 
 Exit codes: 0 valid (and imported), 1 a record broke a rule or its run id is known already (one
 line per problem on stderr; nothing written), 2 bad usage, unreadable file, bad JSON or a missing
-MYSQL_* setting, 3 MySQL unreachable or failing.
+database setting, 3 the database unreachable or failing.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import mysql.connector
-
-from spark_app.common.errors import summarize
-from spark_app.job.config import ConfigError, MySQLSettings, mysql_from_env
+from spark_app.common.database import DatabaseSettings, SettingsError, connect, sink_from_env
+from spark_app.common.errors import database_errors, summarize
 from spark_app.runhistory import store as runstore
 from spark_app.runhistory.record import RunRecord
 from spark_app.runhistory.rules import InvalidRecordError, parse_records, records_of
-from spark_app.sink import mysql as db
+from spark_app.sink import dialect_for
+from spark_app.sink.dialect import SchemaError
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -72,21 +71,21 @@ def check_file(path: Path) -> tuple[list[dict[str, Any]], list[RunRecord]]:
     return [item for item in records_of(document) if isinstance(item, dict)], records
 
 
-def _mysql() -> MySQLSettings:
+def _database() -> DatabaseSettings:
     try:
-        return mysql_from_env(os.environ)
-    except ConfigError as exc:
+        return sink_from_env(os.environ)
+    except SettingsError as exc:
         raise CommandError(EXIT_USAGE, f"{exc} (or pass --no-db)") from None
 
 
-def _known_in_table(settings: MySQLSettings, records: list[RunRecord]) -> set[str]:
+def _known_in_table(settings: DatabaseSettings, records: list[RunRecord]) -> set[str]:
     try:
-        db.apply_schema(settings)  # pipeline_runs may not exist yet
-        with db.connect(settings) as handle:
+        dialect_for(settings).ensure_schema()  # pipeline_runs may not exist yet
+        with connect(settings) as handle:
             return runstore.existing_runs(handle, [r.run_id for r in records])
-    except mysql.connector.Error as exc:
+    except database_errors(SchemaError) as exc:
         raise CommandError(
-            EXIT_DATABASE, f"cannot use MySQL at {settings.address}: {summarize(exc)}"
+            EXIT_DATABASE, f"cannot use {settings.label} at {settings.address}: {summarize(exc)}"
         ) from None
 
 
@@ -108,7 +107,7 @@ def _duplicates(
 
 
 def _write(
-    settings: MySQLSettings | None,
+    settings: DatabaseSettings | None,
     raw: list[dict[str, Any]],
     records: list[RunRecord],
     history: Path,
@@ -116,22 +115,26 @@ def _write(
     """Insert into pipeline_runs (one transaction), then append to the history file."""
     if settings is not None:
         try:
-            with db.connect(settings) as handle:
+            with connect(settings) as handle:
                 runstore.insert_runs(handle, records, "imported")
-        except mysql.connector.IntegrityError as exc:
-            raise CommandError(
-                EXIT_INVALID, f"run_id: already in pipeline_runs: {exc.msg}"
-            ) from None
-        except mysql.connector.Error as exc:
+        except database_errors() as exc:
+            if _is_duplicate_key(exc):
+                raise CommandError(
+                    EXIT_INVALID, f"run_id: already in pipeline_runs: {summarize(exc)}"
+                ) from None
             raise CommandError(EXIT_DATABASE, f"cannot insert: {summarize(exc)}") from None
     try:
         runstore.append_to_history(history, raw)
     except (runstore.DuplicateRunError, runstore.HistoryError) as exc:
         if settings is not None:  # keep the table and the file in step
-            with db.connect(settings) as handle:
+            with connect(settings) as handle:
                 runstore.delete_runs(handle, [r.run_id for r in records])
         code = EXIT_INVALID if isinstance(exc, runstore.DuplicateRunError) else EXIT_USAGE
         raise CommandError(code, str(exc)) from None
+
+
+def _is_duplicate_key(exc: BaseException) -> bool:
+    return getattr(exc, "errno", None) == 1062 or getattr(exc, "sqlstate", None) == "23505"
 
 
 def validate(path: Path) -> str:
@@ -143,7 +146,7 @@ def validate(path: Path) -> str:
 def import_records(path: Path, history: Path, use_db: bool, dry_run: bool) -> str:
     """The `import` command."""
     raw, records = check_file(path)
-    settings = _mysql() if use_db else None
+    settings = _database() if use_db else None
     in_table = _known_in_table(settings, records) if settings else set()
     problems = _duplicates(path, records, history, in_table)
     if problems:
@@ -158,9 +161,9 @@ def import_records(path: Path, history: Path, use_db: bool, dry_run: bool) -> st
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m spark_app.commands.runs",
+        prog="ingest-runs",
         description="Check v2.0 run records and import them into the run history.",
-        epilog="Exit codes: 0 ok, 1 invalid or duplicate, 2 usage or unreadable, 3 MySQL.",
+        epilog="Exit codes: 0 ok, 1 invalid or duplicate, 2 usage or unreadable, 3 the database.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("validate", help="check the record rules only")
@@ -175,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"history file (default: ${runstore.HISTORY_ENV} or {runstore.DEFAULT_HISTORY_FILE})",
     )
     load.add_argument(
-        "--no-db", action="store_true", help="leave pipeline_runs out (no MYSQL_* needed)"
+        "--no-db", action="store_true", help="leave pipeline_runs out (no database settings needed)"
     )
     return parser
 

@@ -1,21 +1,16 @@
 """Read-only queries over `ingest_batches`, the per-batch metrics the sink commits with each batch.
 
 Used by the run recorder, the status line, the report and the health check. Ages are computed
-by the database's clock, the same clock that stamped `committed_at`.
+from `committed_at` (UTC).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-import mysql.connector
-from mysql.connector.abstracts import MySQLConnectionAbstract
-
 from spark_app.runhistory.record import RunTotals
-
-NO_SUCH_TABLE = 1146
 
 
 @dataclass(frozen=True)
@@ -53,12 +48,7 @@ class BatchRow:
     newest_file_age_s: float | None
 
 
-def is_missing_table(exc: BaseException) -> bool:
-    """True for 'table does not exist' (the app has not created its tables yet)."""
-    return isinstance(exc, mysql.connector.Error) and exc.errno == NO_SUCH_TABLE
-
-
-def _rows(handle: MySQLConnectionAbstract, sql: str, params: tuple[Any, ...]) -> list[Any]:
+def _rows(handle: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
     cursor = handle.cursor()
     cursor.execute(sql, params)
     rows = list(cursor.fetchall())
@@ -66,7 +56,7 @@ def _rows(handle: MySQLConnectionAbstract, sql: str, params: tuple[Any, ...]) ->
     return rows
 
 
-def run_totals(handle: MySQLConnectionAbstract, run_id: str) -> RunTotals:
+def run_totals(handle: Any, run_id: str) -> RunTotals:
     """Sums over the batches of one run."""
     (row,) = _rows(
         handle,
@@ -79,21 +69,23 @@ def run_totals(handle: MySQLConnectionAbstract, run_id: str) -> RunTotals:
     return RunTotals(*(int(value) for value in row))
 
 
-def last_batch(handle: MySQLConnectionAbstract) -> LastBatch | None:
+def last_batch(handle: Any) -> LastBatch | None:
     """The latest commit over all queries; None when no batch was ever committed."""
     rows = _rows(
         handle,
-        "SELECT TIMESTAMPDIFF(MICROSECOND, committed_at, UTC_TIMESTAMP(6)) / 1000000,"
-        " newest_file_age_s FROM ingest_batches ORDER BY committed_at DESC LIMIT 1",
+        "SELECT committed_at, newest_file_age_s FROM ingest_batches"
+        " ORDER BY committed_at DESC LIMIT 1",
         (),
     )
     if not rows:
         return None
-    ago, newest = float(rows[0][0]), rows[0][1]
+    # committed_at holds UTC, stamped by the writer's clock; this host's clock reads it.
+    ago = max(0.0, (datetime.now(UTC).replace(tzinfo=None) - rows[0][0]).total_seconds())
+    newest = rows[0][1]
     return LastBatch(ago, None if newest is None else ago + float(newest))
 
 
-def recent_rejects(handle: MySQLConnectionAbstract, window: int) -> RecentRejects:
+def recent_rejects(handle: Any, window: int) -> RecentRejects:
     """Rows read and rejected by the last `window` batches."""
     (row,) = _rows(
         handle,
@@ -105,7 +97,7 @@ def recent_rejects(handle: MySQLConnectionAbstract, window: int) -> RecentReject
     return RecentRejects(int(row[0]), int(row[1]), int(row[2]))
 
 
-def batches_of_last_runs(handle: MySQLConnectionAbstract, runs: int) -> list[BatchRow]:
+def batches_of_last_runs(handle: Any, runs: int) -> list[BatchRow]:
     """Every batch of the `runs` most recent runs, oldest first."""
     rows = _rows(
         handle,

@@ -1,7 +1,4 @@
-"""What a failed database call means: worth a retry or not, and one line to report it.
-
-Kept apart from the sink so that the commands (health, report, runs) need not import Spark.
-"""
+"""Errors of either database driver, seen the same way by the job and the commands."""
 
 from __future__ import annotations
 
@@ -9,19 +6,31 @@ import re
 
 import mysql.connector
 
-# MySQL errors that retrying cannot fix: bad credentials, missing rights or schema.
-_PERMANENT_ERRNOS = frozenset({1044, 1045, 1049, 1142, 1143, 1146, 1054})
 _JAVA_SQL_ERROR = re.compile(r"(java\.sql\.\w+|\w+\.jdbc\.\w*Exception|SQL\w*Exception)")
+_MYSQL_NO_SUCH_TABLE = 1146
+_POSTGRESQL_NO_SUCH_TABLE = "42P01"
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether a failed attempt is worth retrying (a lost or refused connection, a deadlock)."""
+def _psycopg_error() -> type[BaseException] | None:
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    return psycopg.Error
+
+
+def database_errors(*extra: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """The base error classes of the installed database drivers, and `extra` ones."""
+    pg = _psycopg_error()
+    drivers = (mysql.connector.Error,) if pg is None else (mysql.connector.Error, pg)
+    return (*drivers, *extra)
+
+
+def is_missing_table(exc: BaseException) -> bool:
+    """True for 'table does not exist' (the app has not created its tables yet)."""
     if isinstance(exc, mysql.connector.Error):
-        return exc.errno not in _PERMANENT_ERRNOS and not isinstance(
-            exc, mysql.connector.ProgrammingError
-        )
-    text = str(exc)
-    return bool(_JAVA_SQL_ERROR.search(text)) and "Access denied" not in text
+        return exc.errno == _MYSQL_NO_SUCH_TABLE
+    return getattr(exc, "sqlstate", None) == _POSTGRESQL_NO_SUCH_TABLE
 
 
 def summarize(exc: BaseException) -> str:

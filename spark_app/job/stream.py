@@ -9,10 +9,10 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from spark_app.job.config import StreamSettings
 from spark_app.parse.schemas import SOURCE_FILES
-from spark_app.parse.validate import parse_events
-from spark_app.sink.writer import SinkContext, write_batch
+from spark_app.parse.validate import parse_files
+from spark_app.sink.writer import BatchWriter, write_batch
 
-QUERY_NAME = "events_to_mysql"
+QUERY_NAME = "ingest"
 
 
 def read_files(spark: SparkSession, settings: StreamSettings) -> DataFrame:
@@ -22,6 +22,7 @@ def read_files(spark: SparkSession, settings: StreamSettings) -> DataFrame:
         .schema(SOURCE_FILES)
         .option("pathGlobFilter", "*.csv")
         .option("maxFilesPerTrigger", settings.max_files_per_trigger)
+        .option("maxFileAge", f"{settings.max_file_age_days * 86_400:.0f}s")
     )
     if settings.archive_dir:
         reader = reader.option("cleanSource", "archive").option(
@@ -31,18 +32,18 @@ def read_files(spark: SparkSession, settings: StreamSettings) -> DataFrame:
 
 
 def start_query(
-    spark: SparkSession, settings: StreamSettings, context: SinkContext
+    spark: SparkSession, settings: StreamSettings, writer: BatchWriter
 ) -> StreamingQuery:
-    """Start the stream: parse and validate, then stage and commit each micro-batch."""
-    writer = (
+    """Start the stream: parse and validate, then commit each micro-batch exactly once."""
+    stream = (
         read_files(spark, settings)
-        .transform(parse_events)
+        .transform(parse_files)
         .writeStream.queryName(QUERY_NAME)
-        .foreachBatch(functools.partial(write_batch, context=context))
+        .foreachBatch(functools.partial(write_batch, writer=writer))
         .option("checkpointLocation", settings.checkpoint_dir)
     )
     if settings.available_now:
-        writer = writer.trigger(availableNow=True)
+        stream = stream.trigger(availableNow=True)
     elif settings.trigger_interval > 0:
-        writer = writer.trigger(processingTime=f"{settings.trigger_interval} seconds")
-    return writer.start()
+        stream = stream.trigger(processingTime=f"{settings.trigger_interval} seconds")
+    return stream.start()

@@ -1,19 +1,32 @@
 """Split one dropped CSV file into records: RFC 4180 quoting, header check, encoding check.
 
 This is the only part of parsing that runs as Python; validation of the fields is Spark SQL
-(see transforms.py). It works on bytes so that a file with invalid UTF-8 quarantines the
-affected lines instead of failing the batch.
+(see validate.py). It works on bytes so that a file with invalid UTF-8 quarantines the
+affected lines instead of failing the batch. Fields are trimmed here, with Python's notion of
+whitespace (any Unicode whitespace), which is the contract's.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from typing import NamedTuple
 
-EXPECTED_HEADER = ("event_id", "user_id", "product_id", "event_type", "price", "event_time")
+EVENTS = "events"
+USERS = "users"
+PRODUCTS = "products"
+
+# What a file holds is told by its header: names trimmed, any case, exactly these, in order.
+HEADERS: dict[str, tuple[str, ...]] = {
+    EVENTS: ("event_id", "user_id", "product_id", "event_type", "price", "event_time"),
+    USERS: ("user_id", "name", "email", "city", "registered_at"),
+    PRODUCTS: ("product_id", "name", "category", "list_price"),
+}
+EXPECTED_HEADER = HEADERS[EVENTS]
 
 BAD_HEADER = "bad_header"
 MALFORMED_ROW = "malformed_row"
+UNCLOSED_QUOTE = "a quote opened on this line is never closed"
 
 # Very long lines are kept in quarantine, but only up to this many characters.
 MAX_RAW_CHARS = 65_536
@@ -28,6 +41,7 @@ csv.field_size_limit(2**31 - 1)
 class Record(NamedTuple):
     """One CSV record of a file; `problem` is set when the record is rejected before validation."""
 
+    kind: str
     line_no: int
     raw: str
     fields: list[str]
@@ -57,9 +71,61 @@ def _is_blank(fields: list[str]) -> bool:
     return not fields or (len(fields) == 1 and not fields[0].strip())
 
 
+def kind_of_header(fields: list[str]) -> str | None:
+    """The kind of file a header announces, or None when it matches none of them."""
+    names = tuple(name.strip().lower() for name in fields)
+    return next((kind for kind, header in HEADERS.items() if names == header), None)
+
+
 def header_matches(fields: list[str]) -> bool:
-    """The contract's header rule: the six names, trimmed and case-insensitive, in order."""
-    return tuple(name.strip().lower() for name in fields) == EXPECTED_HEADER
+    """The events header rule: the six names, trimmed and case-insensitive, in order."""
+    return kind_of_header(fields) == EVENTS
+
+
+def _never_closed(texts: list[str]) -> bool:
+    """Whether these lines, read as one record, end inside a quoted field."""
+    try:
+        for _ in csv.reader(texts, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
+class _Raw(NamedTuple):
+    first: int  # 0-based index of the record's first line
+    last: int  # 0-based index one past its last line
+    fields: list[str]
+    problem: str | None
+
+
+def _raw_records(texts: list[str]) -> Iterator[_Raw]:
+    """RFC 4180 records with their line spans; a quote left open at the end of the file makes
+    its opening line one malformed record, and reading starts again on the next line."""
+    start = 0
+    while start < len(texts):
+        reader = csv.reader(texts[start:], strict=False)
+        consumed = 0
+        restart = None
+        while True:
+            first = consumed
+            try:
+                fields: list[str] = next(reader)
+                problem = None
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                fields, problem = [], str(exc)
+            consumed = reader.line_num
+            at_end = start + consumed >= len(texts)
+            if at_end and _never_closed(texts[start + first :]):
+                yield _Raw(start + first, start + first + 1, [], UNCLOSED_QUOTE)
+                restart = start + first + 1
+                break
+            yield _Raw(start + first, start + consumed, fields, problem)
+        if restart is None:
+            return
+        start = restart
 
 
 def split_records(data: bytes) -> list[Record]:
@@ -69,38 +135,32 @@ def split_records(data: bytes) -> list[Record]:
     lines = data.splitlines(keepends=True)
     bad_lines: set[int] = set()
     texts = _decoded_lines(lines, bad_lines)
-    reader = csv.reader(texts, strict=False)
     records: list[Record] = []
-    header_seen = False
-    header_ok = True
-    consumed = 0
-    while True:
-        first = consumed
-        try:
-            fields = next(reader)
-            problem = None
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            fields, problem = [], f"{exc}"
-        consumed = reader.line_num
+    kind: str | None = None
+    header_text: str | None = None
+    for raw_record in _raw_records(texts):
+        first, last, fields, problem = raw_record
         if problem is None and _is_blank(fields):
             continue
-        raw = "".join(texts[first:consumed]).rstrip("\r\n")
-        if not header_seen:
-            header_seen = True
-            header_ok = problem is None and header_matches(fields)
+        raw = "".join(texts[first:last]).rstrip("\r\n")
+        if header_text is None:
             header_text = raw
+            kind = kind_of_header(fields) if problem is None else None
             continue
         line_no = first + 1
-        if not header_ok:
+        if kind is None:
             detail = f"header was: {header_text[:200]}"
-            records.append(Record(line_no, _truncate(raw), fields, BAD_HEADER, detail))
+            records.append(Record(EVENTS, line_no, _truncate(raw), [], BAD_HEADER, detail))
         elif problem is not None:
-            records.append(Record(line_no, _truncate(raw), fields, MALFORMED_ROW, problem[:255]))
-        elif any(index in bad_lines for index in range(first, consumed)):
+            detail = problem[:255]
+            records.append(Record(kind, line_no, _truncate(raw), [], MALFORMED_ROW, detail))
+        elif any(index in bad_lines for index in range(first, last)):
             detail = "not valid UTF-8"
-            records.append(Record(line_no, _truncate(raw), fields, MALFORMED_ROW, detail))
+            records.append(Record(kind, line_no, _truncate(raw), [], MALFORMED_ROW, detail))
+        elif len(fields) != len(HEADERS[kind]):
+            detail = f"{len(fields)} fields, expected {len(HEADERS[kind])}"
+            records.append(Record(kind, line_no, _truncate(raw), [], MALFORMED_ROW, detail))
         else:
-            records.append(Record(line_no, _truncate(raw), fields, None, None))
+            trimmed = [value.strip() for value in fields]
+            records.append(Record(kind, line_no, _truncate(raw), trimmed, None, None))
     return records

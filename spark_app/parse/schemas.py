@@ -1,4 +1,4 @@
-"""Schemas of the source, the parsed records and the staged rows."""
+"""Schemas of the source, the split records and the validated rows."""
 
 from pyspark.sql.types import (
     ArrayType,
@@ -23,9 +23,12 @@ SOURCE_FILES = StructType(
     ]
 )
 
-# One record of a file, before validation (the Arrow rows of transforms.split_files).
+# One record of a file, before validation (the Arrow rows of validate.split_files). Every file
+# also gives one row of kind "file" (line 0, no fields), so that a file without data lines is
+# still recorded as processed.
 RECORDS = StructType(
     [
+        StructField("kind", StringType(), False),
         StructField("source_file", StringType(), False),
         StructField("file_modified", TimestampType(), False),
         StructField("source_line", IntegerType(), False),
@@ -38,9 +41,10 @@ RECORDS = StructType(
 
 PRICE = DecimalType(10, 2)
 
-# A validated record: typed values where valid, `reason` set where rejected.
+# A validated record: typed values of its kind where valid, `reason` set where rejected.
 VALIDATED = StructType(
     [
+        StructField("kind", StringType(), False),
         StructField("source_file", StringType(), False),
         StructField("file_modified", TimestampType(), False),
         StructField("source_line", IntegerType(), False),
@@ -50,6 +54,12 @@ VALIDATED = StructType(
         StructField("event_type", StringType(), True),
         StructField("price", PRICE, True),
         StructField("event_time", TimestampType(), True),
+        StructField("name", StringType(), True),
+        StructField("email", StringType(), True),
+        StructField("city", StringType(), True),
+        StructField("registered_at", TimestampType(), True),
+        StructField("category", StringType(), True),
+        StructField("list_price", PRICE, True),
         StructField("reason", StringType(), True),
         StructField("detail", StringType(), True),
         StructField("raw_line", StringType(), True),

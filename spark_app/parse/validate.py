@@ -1,7 +1,7 @@
-"""Pure DataFrame -> DataFrame steps: split files into records, validate, shape for staging.
+"""Pure DataFrame -> DataFrame steps: split files into records, then validate them.
 
 Each works on batch and streaming DataFrames alike. Rejection reasons and their order are the
-data contract's (first failing rule wins).
+data contract's (the first failing rule wins). Fields arrive trimmed from the splitter.
 """
 
 from __future__ import annotations
@@ -15,36 +15,42 @@ from pyspark.sql import functions as F
 from spark_app.parse import csvsplit
 from spark_app.parse.schemas import PRICE, RECORDS
 
+FILE_MARKER = "file"
 EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase")
 MAX_ID_CHARS = 64
+MAX_TEXT_CHARS = 255
 
 # Plain decimal notation only (no exponent, no thousands separator).
 PRICE_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
 NEGATIVE_PATTERN = r"^-.*[1-9]"
-EVENT_TIME_PATTERN = (
+TIME_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}"
     r"(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
 )
-# DATETIME's supported range; a time outside it is not an event time we can store.
+# One @ with something on each side and no whitespace: an address, not a full RFC 5322 check.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
+# DATETIME's supported range; a time outside it is not one we can store.
 MIN_YEAR, MAX_YEAR = 1000, 9999
-
-STAGING_TIME_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
 
 
 def _split_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: whole files in, one Arrow row per data record out."""
+    """mapInArrow body: whole files in, a marker row per file and a row per data record out."""
     for batch in batches:
         paths = batch.column("path")
         modified = batch.column("modificationTime")
         owners: list[int] = []
+        kinds: list[str] = []
         lines: list[int] = []
         raws: list[str] = []
         fields: list[list[str]] = []
         problems: list[str | None] = []
         details: list[str | None] = []
         for index, content in enumerate(batch.column("content").to_pylist()):
-            for record in csvsplit.split_records(content or b""):
+            records = csvsplit.split_records(content or b"")
+            marker = csvsplit.Record(FILE_MARKER, 0, "", [], None, str(len(records)))
+            for record in (marker, *records):
                 owners.append(index)
+                kinds.append(record.kind)
                 lines.append(record.line_no)
                 raws.append(record.raw)
                 fields.append(record.fields)
@@ -53,6 +59,7 @@ def _split_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch
         take = pa.array(owners, pa.int32())
         yield pa.RecordBatch.from_arrays(
             [
+                pa.array(kinds, pa.string()),
                 paths.take(take),
                 modified.take(take),
                 pa.array(lines, pa.int32()),
@@ -66,106 +73,123 @@ def _split_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch
 
 
 def split_files(files: DataFrame) -> DataFrame:
-    """One row per dropped file (binaryFile columns) -> one row per data record of the file."""
+    """One row per dropped file (binaryFile columns) -> its marker and one row per record."""
     # Arrow batches, not pickled rows: the split is the costliest step of a catch-up.
     return files.select("path", "modificationTime", "content").mapInArrow(_split_batches, RECORDS)
 
 
-def _field(fields: Column, index: int) -> Column:
-    # get() is null past the end: a short row is malformed, not a failed batch (ANSI mode).
-    return F.get(fields, index)
+def _field(index: int) -> Column:
+    # get() is null past the end: records of another kind have fewer fields (ANSI mode).
+    return F.get(F.col("fields"), index)
 
 
-# Whitespace as in Java's \s. Spark's trim() strips spaces only, and btrim with this set costs
-# a third less than a regular expression.
-WHITESPACE = " \t\n\u000b\f\r"
-
-
-def _trimmed(column: Column) -> Column:
-    """The contract trims any surrounding whitespace, not only spaces."""
-    return F.btrim(column, F.lit(WHITESPACE))
-
-
-def _missing(column: Column) -> Column:
+def _bad_id(column: Column) -> Column:
     return (column == "") | (F.char_length(column) > MAX_ID_CHARS)
 
 
-def _reason(fields: Column) -> Column:
-    """The first failing rule of the contract, or null for a valid record."""
-    event_id, user_id, product_id, event_type, price, event_time = (
-        _trimmed(_field(fields, i)) for i in range(6)
+def _bad_text(column: Column, *, may_be_empty: bool = False) -> Column:
+    too_long = F.char_length(column) > MAX_TEXT_CHARS
+    return too_long if may_be_empty else (column == "") | too_long
+
+
+def _decimal(column: Column) -> Column:
+    # Casting to DECIMAL(10,2) rounds half-up; try_cast gives null when it does not fit.
+    return column.try_cast(PRICE)
+
+
+def _bad_decimal(column: Column) -> Column:
+    """Not a plain decimal, negative, or too large for DECIMAL(10,2) once rounded half-up."""
+    return ~column.rlike(PRICE_PATTERN) | column.rlike(NEGATIVE_PATTERN) | _decimal(column).isNull()
+
+
+def _timestamp(column: Column) -> Column:
+    # The session time zone is UTC: a time without a zone is UTC, one with a zone is converted.
+    return column.try_cast("timestamp")
+
+
+def _bad_time(column: Column) -> Column:
+    value = _timestamp(column)
+    return ~column.rlike(TIME_PATTERN) | value.isNull() | ~F.year(value).between(MIN_YEAR, MAX_YEAR)
+
+
+def _event_reason() -> Column:
+    event_id, user_id, product_id, event_type, price, event_time = (_field(i) for i in range(6))
+    return (
+        F.when(_bad_id(event_id), F.lit("missing_event_id"))
+        .when(_bad_id(user_id), F.lit("missing_user_id"))
+        .when(_bad_id(product_id), F.lit("missing_product_id"))
+        .when(~event_type.isin(*EVENT_TYPES), F.lit("bad_event_type"))
+        .when(_bad_decimal(price), F.lit("bad_price"))
+        .when(_bad_time(event_time), F.lit("bad_event_time"))
     )
-    price_value = F.expr("try_cast(price_text AS DECIMAL(10,2))")
-    time_value = F.expr("try_cast(time_text AS TIMESTAMP)")
-    bad_price = ~price.rlike(PRICE_PATTERN) | price.rlike(NEGATIVE_PATTERN) | price_value.isNull()
-    bad_time = (
-        ~event_time.rlike(EVENT_TIME_PATTERN)
-        | time_value.isNull()
-        | ~F.year(time_value).between(MIN_YEAR, MAX_YEAR)
+
+
+def _user_reason() -> Column:
+    user_id, name, email, city, registered_at = (_field(i) for i in range(5))
+    return (
+        F.when(_bad_id(user_id), F.lit("missing_user_id"))
+        .when(_bad_text(name), F.lit("bad_name"))
+        .when(~email.rlike(EMAIL_PATTERN) | _bad_text(email), F.lit("bad_email"))
+        .when(_bad_text(city, may_be_empty=True), F.lit("bad_city"))
+        .when(_bad_time(registered_at), F.lit("bad_registered_at"))
     )
+
+
+def _product_reason() -> Column:
+    product_id, name, category, list_price = (_field(i) for i in range(4))
+    return (
+        F.when(_bad_id(product_id), F.lit("missing_product_id"))
+        .when(_bad_text(name), F.lit("bad_name"))
+        .when(_bad_text(category), F.lit("bad_category"))
+        .when(_bad_decimal(list_price), F.lit("bad_list_price"))
+    )
+
+
+def _reason() -> Column:
+    """The splitter's problem, else the first failing rule of the record's kind, else null."""
+    kind = F.col("kind")
     return (
         F.when(F.col("problem").isNotNull(), F.col("problem"))
-        .when(F.size(fields) != len(csvsplit.EXPECTED_HEADER), F.lit("malformed_row"))
-        .when(_missing(event_id), F.lit("missing_event_id"))
-        .when(_missing(user_id), F.lit("missing_user_id"))
-        .when(_missing(product_id), F.lit("missing_product_id"))
-        .when(~event_type.isin(*EVENT_TYPES), F.lit("bad_event_type"))
-        .when(bad_price, F.lit("bad_price"))
-        .when(bad_time, F.lit("bad_event_time"))
+        .when(kind == csvsplit.EVENTS, _event_reason())
+        .when(kind == csvsplit.USERS, _user_reason())
+        .when(kind == csvsplit.PRODUCTS, _product_reason())
     )
 
 
 def validate(records: DataFrame) -> DataFrame:
-    """Records -> typed event columns (null where rejected), `reason` and the raw line kept."""
-    fields = F.col("fields")
-    with_text = records.withColumns(
-        {"price_text": _trimmed(_field(fields, 4)), "time_text": _trimmed(_field(fields, 5))}
-    ).withColumn("reason", _reason(fields))
+    """Records -> typed columns of their kind (null where rejected), `reason`, the raw line."""
+    checked = records.withColumn("reason", _reason())
     valid = F.col("reason").isNull()
+    kind = F.col("kind")
 
-    def typed(value: Column) -> Column:
-        return F.when(valid, value)
+    def value(of_kind: str, column: Column) -> Column:
+        return F.when(valid & (kind == of_kind), column)
 
-    return with_text.select(
+    events, users, products = csvsplit.EVENTS, csvsplit.USERS, csvsplit.PRODUCTS
+    return checked.select(
+        "kind",
         "source_file",
         "file_modified",
         "source_line",
-        typed(_trimmed(_field(fields, 0))).alias("event_id"),
-        typed(_trimmed(_field(fields, 1))).alias("user_id"),
-        typed(_trimmed(_field(fields, 2))).alias("product_id"),
-        typed(_trimmed(_field(fields, 3))).alias("event_type"),
-        typed(F.expr("try_cast(price_text AS DECIMAL(10,2))")).cast(PRICE).alias("price"),
-        typed(F.expr("try_cast(time_text AS TIMESTAMP)")).alias("event_time"),
+        value(events, _field(0)).alias("event_id"),
+        F.coalesce(value(events, _field(1)), value(users, _field(0))).alias("user_id"),
+        F.coalesce(value(events, _field(2)), value(products, _field(0))).alias("product_id"),
+        value(events, _field(3)).alias("event_type"),
+        value(events, _decimal(_field(4))).alias("price"),
+        value(events, _timestamp(_field(5))).alias("event_time"),
+        F.coalesce(value(users, _field(1)), value(products, _field(1))).alias("name"),
+        value(users, _field(2)).alias("email"),
+        value(users, _field(3)).alias("city"),
+        value(users, _timestamp(_field(4))).alias("registered_at"),
+        value(products, _field(2)).alias("category"),
+        value(products, _decimal(_field(3))).alias("list_price"),
         "reason",
-        F.when(~valid, F.col("detail")).alias("detail"),
+        F.when(~valid | (kind == FILE_MARKER), F.col("detail")).alias("detail"),
         # Valid rows need no raw copy in the database; rejected ones keep it for inspection.
         F.when(~valid, F.col("raw_line")).alias("raw_line"),
     )
 
 
-def parse_events(files: DataFrame) -> DataFrame:
-    """The whole pure pipeline: dropped files -> validated records."""
+def parse_files(files: DataFrame) -> DataFrame:
+    """The whole pure pipeline: dropped files -> validated records of every kind."""
     return files.transform(split_files).transform(validate)
-
-
-def to_staging(validated: DataFrame, query_id: str, batch_id: int) -> DataFrame:
-    """Validated records -> rows of the events_staging table for one micro-batch.
-
-    Times travel as UTC text so the JVM's default time zone never shifts a DATETIME.
-    """
-    return validated.select(
-        F.lit(query_id).alias("query_id"),
-        F.lit(batch_id).cast("bigint").alias("batch_id"),
-        "source_file",
-        F.date_format("file_modified", STAGING_TIME_FORMAT).alias("file_modified"),
-        "source_line",
-        "event_id",
-        "user_id",
-        "product_id",
-        "event_type",
-        "price",
-        F.date_format("event_time", STAGING_TIME_FORMAT).alias("event_time"),
-        "reason",
-        "detail",
-        "raw_line",
-    )

@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mysql.connector.abstracts import MySQLConnectionAbstract
-
 from spark_app.runhistory.record import RunRecord
 
 DEFAULT_HISTORY_FILE = "runs/history.json"
@@ -30,7 +28,7 @@ _COLUMNS = (
     " cpu_peak_percent, cpu_avg_percent, memory_peak_mb, memory_avg_mb, disk_read_mb,"
     " disk_write_mb, python_version, hostname, os_name, os_version, cpu_cores, total_memory_mb"
 )
-_VALUES = "%s, %s, UTC_TIMESTAMP(6), " + ", ".join(["%s"] * 21)
+_VALUES = ", ".join(["%s"] * 24)
 
 
 class HistoryError(RuntimeError):
@@ -133,6 +131,7 @@ def _row(record: RunRecord, state: str) -> tuple[Any, ...]:
     return (
         record.run_id,
         _utc_naive(record.timestamp),
+        datetime.now(UTC).replace(tzinfo=None),
         state,
         record.schema_version,
         record.sources_processed,
@@ -157,24 +156,26 @@ def _row(record: RunRecord, state: str) -> tuple[Any, ...]:
     )
 
 
-def upsert_run(handle: MySQLConnectionAbstract, record: RunRecord, state: str) -> None:
-    """Insert the run's row, or update it (the app's periodic and final records)."""
-    # VALUES(col), not a row alias: MariaDB has no alias form, MySQL 8.4 still accepts this one.
-    updates = ", ".join(
-        f"{column} = VALUES({column})"
-        for column in (c.strip() for c in _COLUMNS.split(","))
-        if column != "run_id"
-    )
+def upsert_run(handle: Any, record: RunRecord, state: str) -> None:
+    """Insert the run's row, or update it (the app's periodic and final records).
+
+    A read then an UPDATE or INSERT, the same on every database: one writer owns a run id.
+    """
+    columns = [c.strip() for c in _COLUMNS.split(",")]
+    row = _row(record, state)
     cursor = handle.cursor()
-    cursor.execute(
-        f"INSERT INTO pipeline_runs ({_COLUMNS}) VALUES ({_VALUES})"
-        f" ON DUPLICATE KEY UPDATE {updates}",
-        _row(record, state),
-    )
+    cursor.execute("SELECT 1 FROM pipeline_runs WHERE run_id = %s", (record.run_id,))
+    if cursor.fetchone() is None:
+        cursor.execute(f"INSERT INTO pipeline_runs ({_COLUMNS}) VALUES ({_VALUES})", row)
+    else:
+        updates = ", ".join(f"{column} = %s" for column in columns[1:])
+        cursor.execute(
+            f"UPDATE pipeline_runs SET {updates} WHERE run_id = %s", (*row[1:], record.run_id)
+        )
     handle.commit()
 
 
-def existing_runs(handle: MySQLConnectionAbstract, run_ids: Iterable[str]) -> set[str]:
+def existing_runs(handle: Any, run_ids: Iterable[str]) -> set[str]:
     """Which of these run ids pipeline_runs holds already."""
     ids = list(run_ids)
     if not ids:
@@ -182,15 +183,14 @@ def existing_runs(handle: MySQLConnectionAbstract, run_ids: Iterable[str]) -> se
     cursor = handle.cursor()
     marks = ", ".join(["%s"] * len(ids))
     cursor.execute(f"SELECT run_id FROM pipeline_runs WHERE run_id IN ({marks})", tuple(ids))
-    found = {str(row[0]) for row in cursor.fetchall()}  # type: ignore[index]
+    found = {str(row[0]) for row in cursor.fetchall()}
     handle.commit()
     return found
 
 
-def insert_runs(handle: MySQLConnectionAbstract, records: list[RunRecord], state: str) -> None:
+def insert_runs(handle: Any, records: list[RunRecord], state: str) -> None:
     """Insert imported records in one transaction; a run id already there fails it whole."""
     cursor = handle.cursor()
-    handle.start_transaction()
     try:
         for record in records:
             cursor.execute(
@@ -202,7 +202,7 @@ def insert_runs(handle: MySQLConnectionAbstract, records: list[RunRecord], state
         raise
 
 
-def delete_runs(handle: MySQLConnectionAbstract, run_ids: list[str]) -> None:
+def delete_runs(handle: Any, run_ids: list[str]) -> None:
     """Take back rows of runs (an import whose history file could not be written)."""
     cursor = handle.cursor()
     for run_id in run_ids:

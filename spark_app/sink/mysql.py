@@ -1,232 +1,226 @@
-"""MySQL statements of the sink, run from the driver with mysql-connector-python.
+"""The MySQL (and MariaDB) dialect: LOAD DATA LOCAL INFILE where the server allows it.
 
-Every value is a bound parameter; the only names put into SQL are the fixed table names here.
+With `local_infile` on (MariaDB's default; docker-compose's MySQL enables it), the batch's
+events are written to a tab-separated file in a private folder on the driver and loaded with
+`LOAD DATA LOCAL INFILE ... IGNORE` inside the batch's transaction: each row is written once,
+into its final table. The client may read only from that folder. Where the server has it off
+(MySQL 8's default), multi-row INSERTs of the same rows are the fallback.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from importlib import resources
+import logging
+import os
+import tempfile
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import mysql.connector
-from mysql.connector.abstracts import MySQLConnectionAbstract
+import pyarrow as pa
 
-from spark_app.job.config import MySQLSettings
+from spark_app.common.database import DatabaseSettings, open_connection
+from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal
+from spark_app.sink.dialect import Dialect, rows_of
 
-STAGING_TABLE = "events_staging"
+log = logging.getLogger(__name__)
 
-_EVENT_COLUMNS = "event_id, user_id, product_id, event_type, price, event_time"
+DUPLICATE_KEY = 1062
+# Worth a retry: connection refused, lost or reset, server going away, lock waits, deadlocks,
+# too many connections, a server shutting down.
+TRANSIENT_ERRNOS = frozenset({1040, 1053, 1205, 1213, 2002, 2003, 2005, 2006, 2013, 2055, 4031})
+PERMISSION_ERRNOS = frozenset({1044, 1045, 1142, 1143, 1227})
+NO_SUCH_TABLE = 1146
 
-
-@dataclass(frozen=True)
-class BatchKey:
-    """A micro-batch, across restarts: the checkpoint's query id and Spark's batch id."""
-
-    query_id: str
-    batch_id: int
-
-
-@dataclass(frozen=True)
-class BatchCounts:
-    """What one committed batch did. rows_read = written + duplicate + rejected."""
-
-    files: int
-    rows_read: int
-    rows_written: int
-    rows_duplicate: int
-    rows_rejected: int
-    oldest_file_age_s: float | None
-    newest_file_age_s: float | None
+LOAD_PATH = "load-data"
+INSERT_PATH = "insert"
 
 
-@dataclass(frozen=True)
-class BatchTimings:
-    """Where a batch's time went, and how many retries it needed."""
-
-    stage_ms: int
-    commit_ms: int
-    retries: int
+class LoadWarningError(RuntimeError):
+    """LOAD DATA changed a value instead of loading it as given; the batch was rolled back."""
 
 
-def schema_statements() -> list[str]:
-    """The CREATE statements of sql/schema.sql (comments removed)."""
-    text = resources.files("spark_app.sink").joinpath("sql/schema.sql").read_text("utf-8")
-    text = re.sub(r"--[^\n]*", "", text)
-    return [statement.strip() for statement in text.split(";") if statement.strip()]
+def _escape(value: Any) -> str:
+    """A value in LOAD DATA's default text format (backslash escapes, \\N for NULL)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, Decimal | int):
+        return str(value)
+    text = str(value)
+    if any(char in text for char in "\\\t\n\r\0"):
+        text = (
+            text.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+            .replace("\0", "\\0")
+        )
+    return text
 
 
-@contextmanager
-def connect(settings: MySQLSettings, timeout: int = 10) -> Iterator[MySQLConnectionAbstract]:
-    """A connection that is closed on exit; autocommit off; `timeout` seconds to connect."""
-    connection = mysql.connector.connect(
-        **{**settings.connector_args(), "connection_timeout": timeout}
-    )
-    try:
-        yield connection  # type: ignore[misc]
-    finally:
-        connection.close()
+def write_load_file(path: Path, rows: list[tuple[Any, ...]]) -> None:
+    """The rows as a tab-separated file that LOAD DATA reads with its default escapes."""
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        out.writelines("\t".join(_escape(value) for value in row) + "\n" for row in rows)
 
 
-def apply_schema(settings: MySQLSettings) -> None:
-    """Create the sink's tables where absent."""
-    with connect(settings) as connection:
-        cursor = connection.cursor()
-        for statement in schema_statements():
-            cursor.execute(statement)
-        connection.commit()
+class MySQLDialect(Dialect):
+    """MySQL 8 and MariaDB 10.6+."""
 
+    kind = "mysql"
 
-def is_committed(connection: MySQLConnectionAbstract, key: BatchKey) -> bool:
-    """True when this batch was committed before (a replay after a crash or a retry)."""
-    cursor = connection.cursor()
-    cursor.execute(
-        "SELECT 1 FROM ingest_batches WHERE query_id = %s AND batch_id = %s",
-        (key.query_id, key.batch_id),
-    )
-    found = cursor.fetchone() is not None
-    connection.commit()
-    return found
+    def __init__(self, settings: DatabaseSettings, load_dir: Path | None = None) -> None:
+        super().__init__(settings)
+        self.load_dir = load_dir or Path(tempfile.mkdtemp(prefix="ingest-load-"))
+        os.chmod(self.load_dir, 0o700)
+        self.use_load = False
 
+    def connect(self) -> Any:
+        # The client reads local files from the load folder only, whatever a server asks for.
+        return open_connection(self.settings, allow_local_infile_in_path=str(self.load_dir))
 
-def clear_staging(
-    connection: MySQLConnectionAbstract, key: BatchKey, *, earlier_too: bool = False
-) -> None:
-    """Delete the staged rows of this batch (and of the query's earlier ones: `earlier_too`).
+    def detect_write_path(self) -> str:
+        """Use LOAD DATA LOCAL where the server allows it; say which path runs."""
+        connection = self.connect()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT @@GLOBAL.local_infile")
+            row = cursor.fetchone()
+            self.use_load = bool(row and int(row[0]))
+        finally:
+            connection.close()
+        return self.write_path()
 
-    Before an attempt: what an earlier, failed attempt left. After a commit (earlier_too, from
-    the background purge): the batch's rows, and any a crash kept from recorded batches.
-    """
-    cursor = connection.cursor()
-    # Row locks only: no gap locks against the next batch's rows being staged meanwhile.
-    cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-    cursor.execute(
-        f"DELETE FROM {STAGING_TABLE} WHERE query_id = %s"
-        f" AND batch_id {'<=' if earlier_too else '='} %s",
-        (key.query_id, key.batch_id),
-    )
-    connection.commit()
+    def write_path(self) -> str:
+        return LOAD_PATH if self.use_load else INSERT_PATH
 
+    def error_code(self, exc: BaseException) -> str | None:
+        if isinstance(exc, mysql.connector.Error) and exc.errno is not None:
+            return str(exc.errno)
+        return None
 
-def _fetch_one(connection: MySQLConnectionAbstract, sql: str, params: tuple[Any, ...]) -> Any:
-    cursor = connection.cursor()
-    cursor.execute(sql, params)
-    return cursor.fetchone()
+    def is_transient(self, exc: BaseException) -> bool:
+        if not isinstance(exc, mysql.connector.Error):
+            return False
+        if exc.errno in TRANSIENT_ERRNOS:
+            return True
+        # A connection lost before the server said why has no error number.
+        return exc.errno in (None, -1) and isinstance(
+            exc, mysql.connector.InterfaceError | mysql.connector.OperationalError
+        )
 
+    def is_permission_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, mysql.connector.Error) and exc.errno in PERMISSION_ERRNOS
 
-def commit_batch(
-    connection: MySQLConnectionAbstract,
-    key: BatchKey,
-    run_id: str,
-    stage_ms: int,
-    retries: int,
-    started: float,
-    clock: Any,
-) -> tuple[BatchCounts, BatchTimings]:
-    """Move a staged batch into events / events_rejected and record it, in one transaction.
-
-    The first committed row of an event_id wins: a staged row whose id is already in events,
-    or repeats an earlier row of the same batch, counts as a duplicate and is not written.
-    """
-    params = (key.query_id, key.batch_id)
-    commit_started = clock()
-    connection.start_transaction()
-    try:
-        # Locks the batch's slot first, so two writers of one batch cannot both commit it.
+    def schema_version(self, connection: Any) -> int:
         cursor = connection.cursor()
         cursor.execute(
-            "SELECT 1 FROM ingest_batches WHERE query_id = %s AND batch_id = %s FOR UPDATE",
-            params,
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+            " AND table_name IN ('schema_migrations', 'events')"
         )
-        if cursor.fetchone() is not None:
-            connection.rollback()
-            raise BatchAlreadyCommitted(key)
-        read, valid, files, oldest, newest = _fetch_one(
-            connection,
-            "SELECT COUNT(*), COALESCE(SUM(reason IS NULL), 0), COUNT(DISTINCT source_file),"
-            " TIMESTAMPDIFF(MICROSECOND, MIN(file_modified), UTC_TIMESTAMP(6)) / 1000000,"
-            " TIMESTAMPDIFF(MICROSECOND, MAX(file_modified), UTC_TIMESTAMP(6)) / 1000000"
-            f" FROM {STAGING_TABLE} WHERE query_id = %s AND batch_id = %s",
-            params,
-        )
-        cursor.execute(
-            f"INSERT INTO events ({_EVENT_COLUMNS},"
-            " source_file, source_line, query_id, batch_id, ingested_at)"
-            f" SELECT {_EVENT_COLUMNS}, source_file, source_line, query_id, batch_id,"
-            " UTC_TIMESTAMP(6)"
-            f" FROM {STAGING_TABLE}"
-            " WHERE query_id = %s AND batch_id = %s AND reason IS NULL"
-            # Key order: InnoDB fills pages in sequence (twice as fast as file order), and
-            # within one event_id the earliest file and line still comes first and wins.
-            " ORDER BY event_id, source_file, source_line"
-            # A no-op update: the existing row stays and counts 0 affected rows.
-            " ON DUPLICATE KEY UPDATE event_id = events.event_id",
-            params,
-        )
-        written = cursor.rowcount
-        cursor.execute(
-            "INSERT INTO events_rejected (reason, detail, source_file, source_line, raw_line,"
-            " query_id, batch_id, rejected_at)"
-            " SELECT reason, detail, source_file, source_line, COALESCE(raw_line, ''),"
-            " query_id, batch_id, UTC_TIMESTAMP(6)"
-            f" FROM {STAGING_TABLE}"
-            " WHERE query_id = %s AND batch_id = %s AND reason IS NOT NULL"
-            " ORDER BY source_file, source_line",
-            params,
-        )
-        rejected = cursor.rowcount
-        counts = BatchCounts(
-            files=int(files),
-            rows_read=int(read),
-            rows_written=int(written),
-            rows_duplicate=int(valid) - int(written),
-            rows_rejected=int(rejected),
-            oldest_file_age_s=None if oldest is None else float(oldest),
-            newest_file_age_s=None if newest is None else float(newest),
-        )
-        commit_ms = int((clock() - commit_started) * 1000)
-        total_ms = int((clock() - started) * 1000)
-        rate = counts.rows_read / max(total_ms / 1000, 0.001)
-        cursor.execute(
-            "INSERT INTO ingest_batches (query_id, batch_id, run_id, committed_at, files,"
-            " rows_read, rows_written, rows_duplicate, rows_rejected, stage_ms, commit_ms,"
-            " total_ms, rows_per_second, oldest_file_age_s, newest_file_age_s, retries)"
-            " VALUES (%s, %s, %s, UTC_TIMESTAMP(6), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s)",
-            (
-                key.query_id,
-                key.batch_id,
-                run_id,
-                counts.files,
-                counts.rows_read,
-                counts.rows_written,
-                counts.rows_duplicate,
-                counts.rows_rejected,
-                stage_ms,
-                commit_ms,
-                total_ms,
-                round(rate, 1),
-                counts.oldest_file_age_s,
-                counts.newest_file_age_s,
-                retries,
-            ),
-        )
-        # The staged rows are deleted after the commit (sink.StagingPurger): a replay skips a
-        # recorded batch and clears its leftovers, so they need not go in this transaction.
-        connection.commit()
-    except BaseException:
-        if connection.is_connected():
-            connection.rollback()
-        raise
-    return counts, BatchTimings(stage_ms=stage_ms, commit_ms=commit_ms, retries=retries)
+        tables = {str(row[0]) for row in cursor.fetchall()}
+        if "schema_migrations" in tables:
+            cursor.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            row = cursor.fetchone()
+            version = int(row[0]) if row else 0
+        else:
+            # Tables made by the unversioned schema.sql of the first release are version 1.
+            version = 1 if "events" in tables else 0
+        connection.rollback()
+        return version
 
+    def begin(self, connection: Any) -> None:
+        connection.start_transaction()
 
-class BatchAlreadyCommitted(Exception):
-    """The batch is in ingest_batches already: a replay, to be skipped."""
+    def load_events(self, connection: Any, key: BatchKey, events: pa.Table, now: datetime) -> int:
+        rows = rows_of(events, EVENT_COLUMNS + LINEAGE_COLUMNS)
+        if not rows:
+            return 0
+        if not self.use_load:
+            return self._insert_events(connection, key, rows, now)
+        path = self.load_dir / f"batch-{key.batch_id}.tsv"
+        write_load_file(path, rows)
+        try:
+            cursor = connection.cursor()
+            cursor.execute(
+                "LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE events CHARACTER SET utf8mb4"
+                " FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'"
+                " (event_id, user_id, product_id, event_type, price, event_time,"
+                " source_file, source_line)"
+                " SET query_id = %s, batch_id = %s, ingested_at = %s",
+                (str(path), key.query_id, key.batch_id, now),
+            )
+            inserted = int(cursor.rowcount)
+            self._check_only_duplicates(connection, len(rows), inserted)
+        finally:
+            path.unlink(missing_ok=True)
+        return inserted
 
-    def __init__(self, key: BatchKey) -> None:
-        super().__init__(f"batch {key.batch_id} of query {key.query_id} is already committed")
-        self.key = key
+    def _check_only_duplicates(self, connection: Any, loaded: int, inserted: int) -> None:
+        """IGNORE also turns conversion problems into warnings: allow duplicate keys only."""
+        cursor = connection.cursor()
+        cursor.execute("SHOW COUNT(*) WARNINGS")
+        row = cursor.fetchone()
+        warnings = int(row[0]) if row else 0
+        if warnings == loaded - inserted:
+            return
+        cursor.execute("SHOW WARNINGS LIMIT 5")
+        other = [f"{code} {text}" for _, code, text in cursor.fetchall() if code != DUPLICATE_KEY]
+        raise LoadWarningError(
+            f"LOAD DATA gave {warnings} warning(s) for {loaded - inserted} duplicate(s)"
+            f"{': ' + '; '.join(other) if other else ''}"
+        )
+
+    def _insert_events(
+        self, connection: Any, key: BatchKey, rows: list[tuple[Any, ...]], now: datetime
+    ) -> int:
+        """The fallback: multi-row INSERTs; an existing event_id is kept (a no-op update)."""
+        columns = (*EVENT_COLUMNS, *LINEAGE_COLUMNS, "query_id", "batch_id", "ingested_at")
+        names = ", ".join(columns)
+        marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        inserted = 0
+        for start in range(0, len(rows), 2_000):
+            chunk = rows[start : start + 2_000]
+            cursor = connection.cursor()
+            cursor.execute(
+                f"INSERT INTO events ({names}) VALUES {', '.join([marks] * len(chunk))}"
+                " ON DUPLICATE KEY UPDATE event_id = events.event_id",
+                [value for row in chunk for value in (*row, key.query_id, key.batch_id, now)],
+            )
+            inserted += cursor.rowcount
+        return inserted
+
+    def add_minute_totals(self, connection: Any, totals: list[MinuteTotal]) -> None:
+        if not totals:
+            return
+        cursor = connection.cursor()
+        marks = ", ".join(["(%s, %s, %s, %s)"] * len(totals))
+        cursor.execute(
+            "INSERT INTO events_per_minute (minute_start, event_type, events, price_total)"
+            f" VALUES {marks} ON DUPLICATE KEY UPDATE"
+            " events = events + VALUES(events), price_total = price_total + VALUES(price_total)",
+            [
+                value
+                for total in totals
+                for value in (total.minute_start, total.event_type, total.events, total.price_total)
+            ],
+        )
+
+    def insert_missing(
+        self, connection: Any, table: str, key_column: str, ids: list[str], now: datetime
+    ) -> int:
+        added = 0
+        for start in range(0, len(ids), 2_000):
+            chunk = ids[start : start + 2_000]
+            cursor = connection.cursor()
+            cursor.execute(
+                f"INSERT INTO {table} ({key_column}, is_placeholder, updated_at) VALUES "
+                + ", ".join(["(%s, TRUE, %s)"] * len(chunk))
+                + f" ON DUPLICATE KEY UPDATE {key_column} = {key_column}",
+                [value for ident in chunk for value in (ident, now)],
+            )
+            added += cursor.rowcount
+        return added

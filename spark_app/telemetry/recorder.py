@@ -16,11 +16,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from spark_app.common import batch_metrics as batchstats
+from spark_app.common.database import DatabaseSettings, connect
 from spark_app.common.errors import summarize
-from spark_app.job.config import MySQLSettings
 from spark_app.runhistory import store as runstore
 from spark_app.runhistory.record import RunRecord, build_record, run_started_at
-from spark_app.sink import mysql as db
 from spark_app.telemetry.resources import ResourceSampler, environment
 from spark_app.telemetry.settings import ObservabilitySettings
 
@@ -33,12 +32,12 @@ class RunRecorder:
     def __init__(
         self,
         settings: ObservabilitySettings,
-        mysql: MySQLSettings,
+        database: DatabaseSettings,
         run_id: str,
         errors: Callable[[], int] = lambda: 0,
     ) -> None:
         self.settings = settings
-        self.mysql = mysql
+        self.database = database
         self.run_id = run_id
         self.errors = errors
         try:
@@ -71,7 +70,7 @@ class RunRecorder:
 
     def build(self, extra_errors: int = 0) -> RunRecord:
         """The record as of now (reads the run's totals from ingest_batches)."""
-        with db.connect(self.mysql) as handle:
+        with connect(self.database) as handle:
             totals = batchstats.run_totals(handle, self.run_id)
         return build_record(
             run_id=self.run_id,
@@ -91,7 +90,7 @@ class RunRecorder:
             log.warning("run %s: record not written, no totals: %s", self.run_id, summarize(exc))
             return None
         try:
-            with db.connect(self.mysql) as handle:
+            with connect(self.database) as handle:
                 runstore.upsert_run(handle, record, state)
         except Exception as exc:
             log.warning("run %s: not recorded in pipeline_runs: %s", self.run_id, summarize(exc))

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from spark_app.job.config import ConfigError, env_number
+from spark_app.common.numbers import NumberError, env_number
 from spark_app.runhistory.store import DEFAULT_HISTORY_FILE, history_path
 
 
@@ -28,14 +28,14 @@ def observability_from_env(environ: Mapping[str, str] | None = None) -> Observab
     defaults = ObservabilitySettings()
     every = env_number(env, "STATUS_EVERY_BATCHES", float, defaults.status_every)
     if not float(every).is_integer():  # 2.5, inf and nan alike
-        raise ConfigError(f"STATUS_EVERY_BATCHES must be a whole number, got {every:g}")
+        raise NumberError(f"STATUS_EVERY_BATCHES must be a whole number, got {every:g}")
     return ObservabilitySettings(
         history_file=history_path(env),
         record_interval=env_number(
-            env, "RUN_RECORD_INTERVAL_SECONDS", float, defaults.record_interval, 1.0
+            env, "RUN_RECORD_INTERVAL_SECONDS", float, defaults.record_interval, minimum=1.0
         ),
         sample_interval=env_number(
-            env, "RESOURCE_SAMPLE_SECONDS", float, defaults.sample_interval, 0.1
+            env, "RESOURCE_SAMPLE_SECONDS", float, defaults.sample_interval, minimum=0.1
         ),
         status_every=int(every),
     )

@@ -20,10 +20,9 @@ from pyspark.sql.streaming.listener import (
 
 from spark_app.common import batch_metrics as batchstats
 from spark_app.common.backlog import waiting_files
+from spark_app.common.database import DatabaseSettings, connect
 from spark_app.common.errors import summarize
-from spark_app.job.config import MySQLSettings
 from spark_app.runhistory.record import RunTotals
-from spark_app.sink import mysql as db
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +42,8 @@ def status_text(run_id: str, totals: RunTotals, backlog: int | None) -> str:
 class StatusListener(StreamingQueryListener):
     """Logs a status line every `every` batches that read something."""
 
-    def __init__(self, mysql: MySQLSettings, run_id: str, input_dir: str, every: int) -> None:
-        self.mysql = mysql
+    def __init__(self, database: DatabaseSettings, run_id: str, input_dir: str, every: int) -> None:
+        self.database = database
         self.run_id = run_id
         self.input_dir = Path(input_dir)
         self.every = every
@@ -69,7 +68,7 @@ class StatusListener(StreamingQueryListener):
     def log_status(self) -> None:
         """Read the run's totals and the backlog, log one line; never raises."""
         try:
-            with db.connect(self.mysql, timeout=5) as handle:
+            with connect(self.database, timeout=5) as handle:
                 totals = batchstats.run_totals(handle, self.run_id)
                 last = batchstats.last_batch(handle)
             backlog = waiting_files(self.input_dir, last.newest_file_s_ago if last else None)

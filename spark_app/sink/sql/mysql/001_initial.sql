@@ -1,7 +1,5 @@
--- Tables of the ingestion pipeline, portable to MySQL 8 and MariaDB 10.6+.
--- Applied by the app at start-up and by docker-compose's MySQL init: every statement is
--- idempotent (CREATE ... IF NOT EXISTS). Ids compare byte for byte (utf8mb4_bin), so
--- 'A1' and 'a1' are two events.
+-- Version 1: the tables as first released, portable to MySQL 8 and MariaDB 10.6+. Ids compare
+-- byte for byte (utf8mb4_bin), so 'A1' and 'a1' are two events.
 
 -- One row per accepted event; the first committed row for an event_id wins.
 CREATE TABLE IF NOT EXISTS events (
@@ -32,27 +30,6 @@ CREATE TABLE IF NOT EXISTS events_rejected (
     rejected_at DATETIME(6)   NOT NULL COMMENT 'UTC commit time',
     PRIMARY KEY (id),
     KEY events_rejected_reason (reason)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-
--- Rows of a micro-batch on their way in, written by the executors; a batch's rows move to
--- events / events_rejected in the one transaction that records the batch in ingest_batches,
--- and are deleted after it.
-CREATE TABLE IF NOT EXISTS events_staging (
-    query_id      CHAR(36)      NOT NULL,
-    batch_id      BIGINT        NOT NULL,
-    source_file   VARCHAR(1024) NOT NULL,
-    file_modified DATETIME(6)   NULL,
-    source_line   INT           NOT NULL,
-    event_id      VARCHAR(64)   NULL,
-    user_id       VARCHAR(64)   NULL,
-    product_id    VARCHAR(64)   NULL,
-    event_type    VARCHAR(32)   NULL,
-    price         DECIMAL(10,2) NULL,
-    event_time    DATETIME(6)   NULL,
-    reason        VARCHAR(32)   NULL,
-    detail        VARCHAR(255)  NULL,
-    raw_line      MEDIUMTEXT    NULL,
-    KEY events_staging_batch (query_id, batch_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- One row per committed micro-batch: the replay guard and the accounting

@@ -1,0 +1,43 @@
+"""`ingest-migrate`: create or upgrade the sink's tables with the schema owner's account.
+
+The stream's own account needs no ALTER, CREATE or DROP: run this once per release with an
+account that owns the schema (the same MYSQL_* or PG* variables, INGEST_SINK chooses).
+Exit codes: 0 up to date, 2 a missing or invalid setting, 3 the database refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from spark_app.common.database import SINKS, SettingsError, settings_from_env
+from spark_app.common.errors import database_errors, summarize
+from spark_app.sink import dialect_for
+from spark_app.sink.dialect import SchemaError, migration_files
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Apply every migration not applied yet; print the resulting version."""
+    parser = argparse.ArgumentParser(prog="ingest-migrate", description=__doc__.splitlines()[0])
+    parser.add_argument("--sink", choices=SINKS, default=os.environ.get("INGEST_SINK") or "mysql")
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_env(args.sink, os.environ)
+    except SettingsError as exc:
+        print(f"ingest-migrate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        version = dialect_for(settings).ensure_schema()
+    except database_errors(SchemaError) as exc:
+        print(f"ingest-migrate: {settings.label} at {settings.address}: {summarize(exc)}",
+              file=sys.stderr)  # fmt: skip
+        return 3
+    latest = migration_files(settings.kind)[-1][0]
+    print(f"{settings.label} {settings.address}: schema at version {version} of {latest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,351 @@
+"""What the batch protocol needs from a database, and the SQL both databases share.
+
+The protocol (protocol.py) is written once against `Dialect`; mysql.py and postgresql.py hold
+what differs: the bulk load, upsert syntax, error codes and migrations' SQL files. Every value
+is a bound parameter; the only names put into SQL are the fixed table and column names here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import pyarrow as pa
+
+from spark_app.common.database import DatabaseSettings, open_connection
+from spark_app.sink.batch import BatchKey, FileEntry, MinuteTotal
+
+# Rows per multi-row statement: large enough to amortise round trips, small enough for any
+# server's max_allowed_packet.
+CHUNK_ROWS = 2_000
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """The ingest_batches row of a batch: rows_read = written + duplicate + rejected."""
+
+    key: BatchKey
+    run_id: str
+    committed_at: datetime
+    files: int
+    rows_read: int
+    rows_written: int
+    rows_duplicate: int
+    rows_rejected: int
+    stage_ms: int
+    commit_ms: int
+    total_ms: int
+    oldest_file_age_s: float | None
+    newest_file_age_s: float | None
+    retries: int
+    users_upserted: int
+    products_upserted: int
+    write_path: str
+
+    @property
+    def rows_per_second(self) -> float:
+        return round(self.rows_read / max(self.total_ms / 1000, 0.001), 1)
+
+
+class SchemaError(RuntimeError):
+    """The sink's tables are missing or behind, and this account may not create or migrate them."""
+
+
+def migration_files(kind: str) -> list[tuple[int, str, list[str]]]:
+    """(version, name, statements) of the numbered SQL files of a dialect, in order."""
+    folder = resources.files("spark_app.sink").joinpath(f"sql/{kind}")
+    found = []
+    for entry in folder.iterdir():
+        match = re.match(r"^(\d{3})_(\w+)\.sql$", entry.name)
+        if match:
+            text = re.sub(r"--[^\n]*", "", entry.read_text("utf-8"))
+            statements = [part.strip() for part in text.split(";") if part.strip()]
+            found.append((int(match.group(1)), match.group(2), statements))
+    return sorted(found)
+
+
+def _rows(table: pa.Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    return list(zip(*(table.column(name).to_pylist() for name in columns), strict=True))
+
+
+def _chunks(rows: list[tuple[Any, ...]], size: int = CHUNK_ROWS) -> list[list[tuple[Any, ...]]]:
+    return [rows[start : start + size] for start in range(0, len(rows), size)]
+
+
+class Dialect:
+    """The shared, portable SQL; subclasses fill in what their database does differently."""
+
+    kind = ""
+    # Error codes that no retry can fix: bad credentials, missing rights or schema.
+    permanent_codes: frozenset[str] = frozenset()
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self.settings = settings
+
+    # --- connections and the schema -------------------------------------------------------
+
+    def connect(self) -> Any:
+        """A new connection, autocommit off, session time zone UTC."""
+        return open_connection(self.settings)
+
+    def error_code(self, exc: BaseException) -> str | None:
+        """The database's code for an error of its driver, None for anything else."""
+        raise NotImplementedError
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether retrying may help: a lost or refused connection, a deadlock, a timeout."""
+        raise NotImplementedError
+
+    def schema_version(self, connection: Any) -> int:
+        """The applied migration version (0: no tables; 1: tables from before versioning)."""
+        raise NotImplementedError
+
+    def ensure_schema(self) -> int:
+        """Apply missing migrations where this account may; else say what is missing."""
+        migrations = migration_files(self.kind)
+        latest = migrations[-1][0]
+        with _closing(self.connect()) as connection:
+            current = self.schema_version(connection)
+            if current >= latest:
+                return current
+            for version, name, statements in migrations:
+                if version <= current:
+                    continue
+                try:
+                    self.apply_migration(connection, version, name, statements)
+                except Exception as exc:
+                    if self.is_permission_error(exc):
+                        raise SchemaError(
+                            f"the tables are at version {current}, the app needs {latest}"
+                            f" ({name} is not applied) and {self.settings.user} may not change"
+                            " them: run `ingest-migrate` with the schema owner's account"
+                        ) from None
+                    raise
+                current = version
+        return current
+
+    def is_permission_error(self, exc: BaseException) -> bool:
+        raise NotImplementedError
+
+    def apply_migration(
+        self, connection: Any, version: int, name: str, statements: list[str]
+    ) -> None:
+        """Run one migration's statements and record it."""
+        cursor = connection.cursor()
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INT NOT NULL PRIMARY KEY,"
+            " name VARCHAR(128) NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        )
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at)"
+            " VALUES (%s, %s, CURRENT_TIMESTAMP)",
+            (version, name),
+        )
+        connection.commit()
+
+    # --- the batch transaction ------------------------------------------------------------
+
+    def begin(self, connection: Any) -> None:
+        """Start the batch's transaction."""
+        raise NotImplementedError
+
+    def is_committed(self, connection: Any, key: BatchKey) -> bool:
+        """True when the batch is recorded already (a replay after a crash, or a retry)."""
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT 1 FROM ingest_batches WHERE query_id = %s AND batch_id = %s",
+            (key.query_id, key.batch_id),
+        )
+        found = cursor.fetchone() is not None
+        connection.rollback()
+        return found
+
+    def lock_batch(self, connection: Any, key: BatchKey) -> bool:
+        """Lock the batch's slot; False when the batch is recorded already."""
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT 1 FROM ingest_batches WHERE query_id = %s AND batch_id = %s FOR UPDATE",
+            (key.query_id, key.batch_id),
+        )
+        return cursor.fetchone() is None
+
+    def load_events(self, connection: Any, key: BatchKey, events: pa.Table, now: datetime) -> int:
+        """Insert the batch's events (unique ids, key order); an existing id is kept.
+
+        Returns how many rows were inserted.
+        """
+        raise NotImplementedError
+
+    def ids_written_before(self, connection: Any, key: BatchKey, ids: list[str]) -> set[str]:
+        """Which of `ids` are in events from another batch (so this batch did not write them)."""
+        found: set[str] = set()
+        for start in range(0, len(ids), CHUNK_ROWS):
+            chunk = ids[start : start + CHUNK_ROWS]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor = connection.cursor()
+            cursor.execute(
+                f"SELECT event_id FROM events WHERE event_id IN ({marks})"
+                " AND NOT (query_id = %s AND batch_id = %s)",
+                (*chunk, key.query_id, key.batch_id),
+            )
+            found.update(str(row[0]) for row in cursor.fetchall())
+        return found
+
+    def insert_rows(
+        self, connection: Any, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> int:
+        """Multi-row INSERTs of `rows`; returns the rows inserted."""
+        inserted = 0
+        names = ", ".join(columns)
+        for chunk in _chunks(rows):
+            row_marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            cursor = connection.cursor()
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES " + ", ".join([row_marks] * len(chunk)),
+                [value for row in chunk for value in row],
+            )
+            inserted += cursor.rowcount
+        return inserted
+
+    def insert_rejected(
+        self, connection: Any, key: BatchKey, rejected: pa.Table, now: datetime
+    ) -> int:
+        """One events_rejected row per quarantined line."""
+        rows = [
+            (reason, detail, source_file, line, raw or "", key.query_id, key.batch_id, now)
+            for reason, detail, source_file, line, raw in _rows(
+                rejected, ("reason", "detail", "source_file", "source_line", "raw_line")
+            )
+        ]
+        columns = (
+            "reason", "detail", "source_file", "source_line", "raw_line", "query_id",
+            "batch_id", "rejected_at",
+        )  # fmt: skip
+        return self.insert_rows(connection, "events_rejected", columns, rows)
+
+    def add_minute_totals(self, connection: Any, totals: list[MinuteTotal]) -> None:
+        """Add the batch's per-minute counts and price sums to events_per_minute."""
+        raise NotImplementedError
+
+    def insert_missing(
+        self, connection: Any, table: str, key_column: str, ids: list[str], now: datetime
+    ) -> int:
+        """Placeholder rows for ids the table does not hold yet; returns how many were added."""
+        raise NotImplementedError
+
+    def upsert_entities(
+        self,
+        connection: Any,
+        table: str,
+        key_column: str,
+        columns: Sequence[str],
+        rows: pa.Table,
+        now: datetime,
+    ) -> None:
+        """Real rows of users or products: the latest arrival of an id wins.
+
+        A row replaces a placeholder, or a row that arrived earlier (file modification time,
+        then file name, then line); an older arrival processed late changes nothing.
+        """
+        if rows.num_rows == 0:
+            return
+        ids = [str(value) for value in rows.column(key_column).to_pylist()]
+        self.insert_missing(connection, table, key_column, ids, now)
+        assignments = ", ".join(f"{name} = %s" for name in columns)
+        cursor = connection.cursor()
+        cursor.executemany(
+            f"UPDATE {table} SET {assignments}, is_placeholder = FALSE, source_file = %s,"
+            " file_modified = %s, source_line = %s, updated_at = %s"
+            f" WHERE {key_column} = %s AND (is_placeholder"
+            " OR (file_modified, source_file, source_line) <= (%s, %s, %s))",
+            [
+                (*values, source_file, modified, line, now, ident, modified, source_file, line)
+                for (*values, modified, source_file, line), ident in zip(
+                    _rows(rows, (*columns, "file_modified", "source_file", "source_line")),
+                    ids,
+                    strict=True,
+                )
+            ],
+        )
+
+    def record_files(
+        self, connection: Any, key: BatchKey, files: list[FileEntry], now: datetime
+    ) -> None:
+        """One ingest_files row per file the batch read."""
+        rows = [
+            (key.query_id, key.batch_id, entry.path, entry.modified, entry.records, now)
+            for entry in files
+        ]
+        columns = (
+            "query_id", "batch_id", "source_file", "file_modified", "records", "committed_at",
+        )  # fmt: skip
+        self.insert_rows(connection, "ingest_files", columns, rows)
+
+    def record_batch(self, connection: Any, record: BatchRecord) -> None:
+        """Insert the batch's row of ingest_batches: the replay guard and its accounting."""
+        cursor = connection.cursor()
+        cursor.execute(
+            "INSERT INTO ingest_batches (query_id, batch_id, run_id, committed_at, files,"
+            " rows_read, rows_written, rows_duplicate, rows_rejected, stage_ms, commit_ms,"
+            " total_ms, rows_per_second, oldest_file_age_s, newest_file_age_s, retries,"
+            " users_upserted, products_upserted, write_path)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                record.key.query_id,
+                record.key.batch_id,
+                record.run_id,
+                record.committed_at,
+                record.files,
+                record.rows_read,
+                record.rows_written,
+                record.rows_duplicate,
+                record.rows_rejected,
+                record.stage_ms,
+                record.commit_ms,
+                record.total_ms,
+                Decimal(str(record.rows_per_second)),
+                _age(record.oldest_file_age_s),
+                _age(record.newest_file_age_s),
+                record.retries,
+                record.users_upserted,
+                record.products_upserted,
+                record.write_path,
+            ),
+        )
+
+    def write_path(self) -> str:
+        """The name of the bulk path in use, for the log and ingest_batches."""
+        raise NotImplementedError
+
+    def detect_write_path(self) -> str:
+        """Choose the fastest path this server allows; returns its name."""
+        return self.write_path()
+
+
+def _age(seconds: float | None) -> Decimal | None:
+    return None if seconds is None else Decimal(f"{seconds:.3f}")
+
+
+class _closing:
+    """Close a DB-API connection on exit (psycopg's context manager would commit instead)."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> Any:
+        return self.connection
+
+    def __exit__(self, *_: object) -> None:
+        self.connection.close()
+
+
+def rows_of(table: pa.Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The table's rows as tuples of the named columns."""
+    return _rows(table, columns)
