@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -18,7 +18,17 @@ from typing import Final
 
 from faker import Faker
 
-from generator.records import Catalog, build_catalog, csv_rows, make_events, write_csv
+from generator.entities import (
+    USER_ID_SPACE,
+    build_product,
+    build_user,
+    new_user_ids,
+    product_csv_rows,
+    signup_time,
+    user_csv_rows,
+)
+from generator.funnel import Shoppers, make_funnel_events, register
+from generator.records import Catalog, Event, build_catalog, csv_rows, make_events, write_csv
 from generator.writer import FileDropper
 
 logger = logging.getLogger(__name__)
@@ -28,6 +38,13 @@ VIRTUAL_EPOCH: Final = datetime(2026, 1, 1, tzinfo=UTC)
 # The longest a stop request waits to be noticed while sleeping between files.
 STOP_POLL_SECONDS: Final = 0.05
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+# "dim_" sorts before "events_": a dimension file and the events file after it that share a
+# modification time still arrive in write order (modification time, then name).
+USERS_PREFIX: Final = "dim_users"
+PRODUCTS_PREFIX: Final = "dim_products"
+# Users signing up during the run, per events file. A fixed number, not a drawn one, so new
+# user k always signs up with events file k // NEW_USERS_PER_FILE whatever the seed.
+NEW_USERS_PER_FILE: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +59,7 @@ class Settings:
     seed: int | None
     null_user_rate: float
     log_level: str
+    entities: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +70,8 @@ class RunStats:
     events: int
     null_users: int
     elapsed: float
+    users: int = 0
+    products: int = 0
 
 
 def _finite_float(text: str) -> float:
@@ -153,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of events with an empty user_id, within [0, 1] (default: %(default)s)",
     )
     parser.add_argument(
+        "--entities",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also drop users and products files, and make events follow each user's funnel "
+        "(default: off)",
+    )
+    parser.add_argument(
         "--log-level",
         type=str.upper,
         choices=LOG_LEVELS,
@@ -174,6 +201,7 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         seed=args.seed,
         null_user_rate=args.null_user_rate,
         log_level=args.log_level,
+        entities=args.entities,
     )
 
 
@@ -237,6 +265,76 @@ def virtual_time(files_done: int, interval: float, last_event_time: datetime | N
     return moment
 
 
+@dataclass(frozen=True, slots=True)
+class Population:
+    """The --entities state between events files: the shoppers and where new user ids go on."""
+
+    # Reseeded from each entity's id; kept apart from the events' Faker, which it would reset.
+    fake: Faker
+    shoppers: Shoppers
+    # The initial population's ids: new users skip them.
+    taken: frozenset[str]
+    offset: int
+    position: int = 0
+
+
+def open_shop(
+    settings: Settings,
+    entity_fake: Faker,
+    rng: random.Random,
+    catalog: Catalog,
+    dropper: FileDropper,
+) -> Population:
+    """Drop the products file and the initial users file; return the population they start."""
+    # Seeded, the population signed up before the virtual epoch; otherwise before that epoch or
+    # before now, whichever is earlier, so each id keeps one signup time across runs.
+    anchor = VIRTUAL_EPOCH if settings.seed is not None else min(VIRTUAL_EPOCH, datetime.now(UTC))
+    products = [build_product(entity_fake, product) for product in catalog.products]
+    path = dropper.drop(partial(write_csv, rows=product_csv_rows(products)), prefix=PRODUCTS_PREFIX)
+    logger.info("dropped %s (%d products)", path.name, len(products))
+    users = [build_user(entity_fake, uid, signup_time(uid, anchor)) for uid in catalog.users]
+    path = dropper.drop(partial(write_csv, rows=user_csv_rows(users)), prefix=USERS_PREFIX)
+    logger.info("dropped %s (%d users)", path.name, len(users))
+    # Seeded runs hand out new ids from the start of their order, so they repeat; unseeded runs
+    # start at a random place, so two of them rarely sign up one id at two different times.
+    offset = 0 if settings.seed is not None else rng.randrange(USER_ID_SPACE)
+    return Population(entity_fake, Shoppers(users=catalog.users), frozenset(catalog.users), offset)
+
+
+def entity_batch(
+    settings: Settings,
+    fake: Faker,
+    rng: random.Random,
+    catalog: Catalog,
+    population: Population,
+    dropper: FileDropper,
+    files_done: int,
+    now: datetime,
+) -> tuple[list[Event], Population]:
+    """Sign up this file's new users, dropping their users file, then make its funnel events."""
+    # Seeded, a new user signs up at the file's nominal time, which does not move with the seed.
+    signup = now if settings.seed is None else virtual_time(files_done, settings.interval, None)
+    new_ids, position = new_user_ids(
+        population.offset, population.position, NEW_USERS_PER_FILE, population.taken
+    )
+    shoppers = population.shoppers
+    if new_ids:
+        users = [build_user(population.fake, user_id, signup) for user_id in new_ids]
+        path = dropper.drop(partial(write_csv, rows=user_csv_rows(users)), prefix=USERS_PREFIX)
+        logger.info("dropped %s (%d users)", path.name, len(users))
+        shoppers = register(shoppers, new_ids)
+    batch, shoppers = make_funnel_events(
+        fake,
+        rng,
+        shoppers,
+        catalog.products,
+        settings.events_per_file,
+        now,
+        settings.null_user_rate,
+    )
+    return batch, replace(population, shoppers=shoppers, position=position)
+
+
 def run(
     settings: Settings,
     fake: Faker,
@@ -244,20 +342,29 @@ def run(
     catalog: Catalog,
     dropper: FileDropper,
     stop: StopRequest,
+    entity_fake: Faker | None = None,
 ) -> RunStats:
     """Drop files until --files or --duration is reached or a stop is requested."""
     started = time.monotonic()
     deadline = None if settings.duration is None else started + settings.duration
     files = events = null_users = 0
     last_event_time: datetime | None = None
+    population = None
+    if entity_fake is not None:
+        population = open_shop(settings, entity_fake, rng, catalog, dropper)
     while not stop.requested:
         if settings.seed is None:
             now = datetime.now(UTC)
         else:
             now = virtual_time(files, settings.interval, last_event_time)
-        batch = make_events(
-            fake, rng, catalog, settings.events_per_file, now, settings.null_user_rate
-        )
+        if population is None:
+            batch = make_events(
+                fake, rng, catalog, settings.events_per_file, now, settings.null_user_rate
+            )
+        else:
+            batch, population = entity_batch(
+                settings, fake, rng, catalog, population, dropper, files, now
+            )
         path = dropper.drop(partial(write_csv, rows=csv_rows(batch)))
         batch_nulls = sum(event.user_id is None for event in batch)
         files += 1
@@ -274,7 +381,9 @@ def run(
         stop.sleep(wait)
         if deadline is not None and time.monotonic() >= deadline:
             break
-    return RunStats(files, events, null_users, time.monotonic() - started)
+    users = 0 if population is None else len(population.shoppers.users)
+    products = 0 if population is None else len(catalog.products)
+    return RunStats(files, events, null_users, time.monotonic() - started, users, products)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -286,16 +395,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     fake, rng = seeded_sources(settings.seed)
     catalog = build_catalog()
+    entity_fake = Faker() if settings.entities else None
     stop = StopRequest()
     try:
         settings.output_dir.mkdir(parents=True, exist_ok=True)
         with stop_on_signals(stop):
-            stats = run(settings, fake, rng, catalog, FileDropper(settings.output_dir), stop)
+            stats = run(
+                settings, fake, rng, catalog, FileDropper(settings.output_dir), stop, entity_fake
+            )
     except OSError as exc:
         logger.error("cannot write to %s: %s", settings.output_dir, exc)
         return 1
     if stop.signal_name is not None:
         logger.info("stopped by %s", stop.signal_name)
+    if settings.entities:
+        logger.info("dimension rows: %d users, %d products", stats.users, stats.products)
     rate = stats.events / stats.elapsed if stats.elapsed > 0 else 0.0
     logger.info(
         "done: %d files, %d events (%d null users) in %.2f s, %.1f events/s",

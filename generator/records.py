@@ -118,6 +118,14 @@ def build_catalog(
     )
 
 
+def first_event_time(now: datetime) -> datetime:
+    """Return ``now`` in UTC cut to whole milliseconds, the time of a file's first event."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    event_time = now.astimezone(UTC)
+    return event_time.replace(microsecond=event_time.microsecond // 1000 * 1000)
+
+
 def make_events(
     fake: Faker,
     rng: random.Random,
@@ -129,11 +137,8 @@ def make_events(
     """Make ``n`` events starting at ``now``, each a few random milliseconds after the last."""
     if not 0.0 <= null_user_rate <= 1.0:
         raise ValueError(f"null_user_rate must be within [0, 1], got {null_user_rate}")
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
     shop = ShopProvider(fake)
-    event_time = now.astimezone(UTC)
-    event_time = event_time.replace(microsecond=event_time.microsecond // 1000 * 1000)
+    event_time = first_event_time(now)
     events: list[Event] = []
     for _ in range(n):
         product = rng.choice(catalog.products)

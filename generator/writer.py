@@ -72,13 +72,16 @@ class FileDropper:
         self._seq = 0
         self._last_moment: datetime | None = None
 
-    def drop(self, write: Callable[[TextIO], object]) -> Path:
-        """Write the next file with ``write`` and return its final path."""
+    def drop(self, write: Callable[[TextIO], object], *, prefix: str | None = None) -> Path:
+        """Write the next file with ``write`` (named ``prefix``, default the dropper's)."""
+        # One sequence and one clock for every prefix, so names record the write order of all.
         moment = self._clock().astimezone(UTC)
         if self._last_moment is not None and moment <= self._last_moment:
             # The wall clock can step back (NTP) or repeat; names must still sort in write order.
             moment = self._last_moment + timedelta(microseconds=1)
         self._seq += 1
-        path = drop_atomic(self.directory, drop_file_name(moment, self._seq, self._prefix), write)
+        path = drop_atomic(
+            self.directory, drop_file_name(moment, self._seq, prefix or self._prefix), write
+        )
         self._last_moment = moment
         return path

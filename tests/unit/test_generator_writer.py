@@ -98,3 +98,17 @@ def test_dropper_failure_leaves_nothing_and_next_drop_works(tmp_path: Path) -> N
     path = dropper.drop(partial(write_csv, rows=[("ok",)]))
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
     assert path.read_text() == "ok\n"
+
+
+def test_dropper_prefix_per_drop_shares_one_sequence_and_clock(tmp_path: Path) -> None:
+    moment = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    dropper = FileDropper(tmp_path, clock=lambda: moment)
+    prefixes = ["dim_users", None, "dim_products", None]
+    names = [dropper.drop(partial(write_csv, rows=[("x",)]), prefix=p).name for p in prefixes]
+    assert names == [
+        "dim_users_20260101_120000_000000_000001.csv",
+        "events_20260101_120000_000001_000002.csv",
+        "dim_products_20260101_120000_000002_000003.csv",
+        "events_20260101_120000_000003_000004.csv",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
