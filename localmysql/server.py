@@ -72,6 +72,15 @@ class AppAccount:
         }
 
 
+@dataclass(frozen=True)
+class Accounts:
+    """The three accounts of one schema."""
+
+    owner: AppAccount
+    writer: AppAccount
+    reader: AppAccount
+
+
 @dataclass
 class LocalServer:
     """A server whose data, socket and log live under `base`; root connects by socket only."""
@@ -221,6 +230,38 @@ class LocalServer:
             cursor.execute(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY %s", (password,))
             cursor.execute(f"ALTER USER '{user}'@'%' IDENTIFIED BY %s", (password,))
             cursor.execute(f"GRANT {APP_PRIVILEGES} ON `{database}`.* TO '{user}'@'%'")
+            connection.commit()
+        finally:
+            connection.close()
+        return AppAccount("127.0.0.1", self.port, database, user, password)
+
+    def create_accounts(self, database: str) -> Accounts:
+        """A schema with three accounts: its owner (migrations, grants), the stream's writer
+        and a read-only account for the commands. The writer and reader get their table rights
+        from `ingest-migrate --grant-writer/--grant-reader`, run by the owner."""
+        _identifier(database, "database")
+        owner = self.create_account(database, f"{database}_owner")
+        writer = self._create_login(database, f"{database}_writer")
+        reader = self._create_login(database, f"{database}_reader")
+        connection = self.root_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{owner.user}'@'%'"
+                           " WITH GRANT OPTION")  # fmt: skip
+            connection.commit()
+        finally:
+            connection.close()
+        return Accounts(owner, writer, reader)
+
+    def _create_login(self, database: str, user: str) -> AppAccount:
+        """An account with no rights yet."""
+        _identifier(user, "user")
+        password = secrets.token_urlsafe(18)
+        connection = self.root_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY %s", (password,))
+            cursor.execute(f"ALTER USER '{user}'@'%' IDENTIFIED BY %s", (password,))
             connection.commit()
         finally:
             connection.close()

@@ -12,15 +12,14 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from localmysql import AppAccount
-from spark_app.job.config import JdbcTuning, RetryPolicy, StreamSettings, mysql_from_env
+from spark_app.job.config import RetryPolicy, StreamSettings
 from spark_app.job.stream import start_query
-from spark_app.main import find_jdbc_driver
-from spark_app.sink import mysql as db
-from spark_app.sink.writer import SinkContext
-from tests import dbread
-from tests.conftest import REPO
-from tests.oracle import expected_for
+from spark_app.sink import dialect_for
+from spark_app.sink.writer import BatchWriter
+from tests.oracle import Expected, expected_for
+from tests.sinks import SinkUnderTest
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def generate(env: dict[str, str], drop: Path, files: int, seed: int, *extra: str) -> list[Path]:
@@ -80,58 +79,102 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 180) -> 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def count(account: AppAccount, table: str) -> int:
-    """Rows in one of the sink's tables (0 while it does not exist yet)."""
-    try:
-        return int(dbread.query(account, f"SELECT COUNT(*) FROM {table}")[0][0])
-    except Exception:
-        return 0
+def assert_batches_balance(sink: SinkUnderTest) -> None:
+    """Per batch, each term counted on its own: read = written + duplicate + rejected, and the
+    rejected and file counts match the rows that batch put in events_rejected and ingest_files."""
+    batches = sink.query(
+        "SELECT query_id, batch_id, rows_read, rows_written, rows_duplicate, rows_rejected, files"
+        " FROM ingest_batches"
+    )
+    rejected = dict(
+        ((q, b), n)
+        for q, b, n in sink.query(
+            "SELECT query_id, batch_id, COUNT(*) FROM events_rejected GROUP BY query_id, batch_id"
+        )
+    )
+    files = dict(
+        ((q, b), n)
+        for q, b, n in sink.query(
+            "SELECT query_id, batch_id, COUNT(*) FROM ingest_files GROUP BY query_id, batch_id"
+        )
+    )
+    events = dict(
+        ((q, b), n)
+        for q, b, n in sink.query(
+            "SELECT query_id, batch_id, COUNT(*) FROM events GROUP BY query_id, batch_id"
+        )
+    )
+    for query_id, batch_id, read, written, duplicate, rejected_rows, file_count in batches:
+        key = (query_id, batch_id)
+        assert read == written + duplicate + rejected_rows, key
+        assert rejected_rows == rejected.get(key, 0), key
+        assert file_count == files.get(key, 0), key
+        assert written >= events.get(key, 0), key
 
 
-def assert_sink_matches(account: AppAccount, files: list[Path]) -> None:
-    """events, events_rejected and the accounting equal the oracle's reading of `files`."""
+def assert_sink_matches(sink: SinkUnderTest, files: list[Path]) -> Expected:
+    """Every table equals the oracle's reading of `files`; accounting holds per batch."""
     expected = expected_for(files)
-    assert dbread.events(account) == expected.events
-    assert dbread.rejected(account) == expected.rejected
-    read, written, duplicates, rejected = dbread.totals(account)
-    assert (read, written, duplicates, rejected) == (
+    assert sink.events() == expected.events
+    assert sink.rejected() == expected.rejected
+    read, written, duplicates, rejected = sink.totals()
+    dimension_rows = sum(
+        int(row[0])
+        for row in sink.query("SELECT COALESCE(SUM(users_upserted + products_upserted), 0)"
+                              " FROM ingest_batches")  # fmt: skip
+    )
+    assert (read, written - dimension_rows, duplicates, rejected) == (
         expected.read,
         len(expected.events),
         expected.duplicates,
         len(expected.rejected),
     )
-    assert read == written + duplicates + rejected
-    assert count(account, "events_staging") == 0
+    assert_batches_balance(sink)
+    assert sink.count("ingest_files") == expected.files
+    assert sink.per_minute() == sink.per_minute_from_events() == expected.per_minute()
+    users = {
+        row[0]: None if row[5] else (row[1], row[2], row[3], row[4])
+        for row in sink.query(
+            "SELECT user_id, name, email, city, registered_at, is_placeholder FROM users"
+        )
+    }
+    assert users == expected.users
+    products = {
+        row[0]: None if row[4] else (row[1], row[2], row[3])
+        for row in sink.query(
+            "SELECT product_id, name, category, list_price, is_placeholder FROM products"
+        )
+    }
+    assert products == expected.products
     # Shown with `pytest -rP`: the figures behind docs/RELIABILITY.md.
     print(
-        f"sink equals oracle: {len(files)} files, {read} rows read, {written} written,"
+        f"{sink.kind} equals oracle: {len(files)} files, {read} rows read, {written} written,"
         f" {duplicates} duplicates, {rejected} rejected; lost 0, doubled 0"
     )
+    return expected
 
 
 def run_stream(
-    spark: SparkSession, account: AppAccount, input_dir: Path, checkpoint: Path, files: int = 2
+    spark: SparkSession,
+    sink: SinkUnderTest,
+    input_dir: Path,
+    checkpoint: Path,
+    files: int = 2,
 ) -> None:
-    """Ingest what is in `input_dir` with availableNow, in this process."""
-    settings = mysql_from_env(account.environ())
-    db.apply_schema(settings)
-    context = SinkContext(
-        mysql=settings,
-        jdbc=JdbcTuning(),
-        retry=RetryPolicy(retries=0),
-        driver_class=find_jdbc_driver(spark, None),
-        run_id="test",
-    )
+    """Ingest what is in `input_dir` with availableNow, in this process, as the writer."""
+    dialect = dialect_for(sink.settings("writer"))
+    dialect.detect_write_path()
+    writer = BatchWriter(dialect, RetryPolicy(retries=0), "test")
     stream = StreamSettings(
         input_dir=str(input_dir),
         checkpoint_dir=str(checkpoint),
         available_now=True,
         max_files_per_trigger=files,
     )
-    query = start_query(spark, stream, context)
+    query = start_query(spark, stream, writer)
     try:
         query.awaitTermination(300)
     finally:
         query.stop()
-        context.close()
-    assert query.exception() is None
+        writer.close()
+    assert query.exception() is None, writer.failure

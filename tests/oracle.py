@@ -1,33 +1,133 @@
-"""An independent, plain-Python reading of the data contract, used as the tests' oracle.
+"""An independent, plain-Python reading of the data contract: the tests' oracle.
 
-It shares no code with spark_app: the same files must give the same tables two ways.
+It shares no code with spark_app and not its CSV reader either: its own character-level
+RFC 4180 reading, the rules in their order, arrival order (modification time, then name,
+then line), first-wins events, latest-wins users and products, placeholders, per-minute totals.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
-HEADER = ["event_id", "user_id", "product_id", "event_type", "price", "event_time"]
+HEADERS = {
+    "events": ["event_id", "user_id", "product_id", "event_type", "price", "event_time"],
+    "users": ["user_id", "name", "email", "city", "registered_at"],
+    "products": ["product_id", "name", "category", "list_price"],
+}
 TYPES = {"view", "add_to_cart", "remove_from_cart", "purchase"}
 TIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$"
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Expected:
     """What the sink must hold after ingesting some files."""
 
-    events: dict[str, tuple[str, str, str, Decimal, datetime, str, int]]
-    rejected: list[tuple[str, str, int]]  # (file name, reason, line)
-    duplicates: int
-    read: int
+    # event_id -> (user, product, type, price, time, file name, line)
+    events: dict[str, tuple[str, str, str, Decimal, datetime, str, int]] = field(
+        default_factory=dict
+    )
+    rejected: list[tuple[str, str, int]] = field(default_factory=list)  # (file, reason, line)
+    duplicates: int = 0
+    read: int = 0
+    # user_id -> (name, email, city, registered_at) or None for a placeholder
+    users: dict[str, tuple[str, str, str, datetime] | None] = field(default_factory=dict)
+    products: dict[str, tuple[str, str, Decimal] | None] = field(default_factory=dict)
+    files: int = 0
+
+    def per_minute(self) -> dict[tuple[datetime, str], tuple[int, Decimal]]:
+        """events grouped by UTC minute of event_time and type: (count, price total)."""
+        totals: dict[tuple[datetime, str], tuple[int, Decimal]] = {}
+        for _, _, kind, price, time, _, _ in self.events.values():
+            key = (time.replace(second=0, microsecond=0), kind)
+            count, total = totals.get(key, (0, Decimal("0.00")))
+            totals[key] = (count + 1, total + price)
+        return totals
+
+
+def _lines(data: bytes) -> list[tuple[str, bool]]:
+    """Physical lines (\\n, \\r\\n or \\r end one) with their ends, and whether each is UTF-8."""
+    out: list[tuple[str, bool]] = []
+    start = 0
+    i = 0
+    while i < len(data):
+        if data[i : i + 1] in (b"\n", b"\r"):
+            end = i + 2 if data[i : i + 2] == b"\r\n" else i + 1
+            out.append(_decode(data[start:end]))
+            start = i = end
+            continue
+        i += 1
+    if start < len(data):
+        out.append(_decode(data[start:]))
+    return out
+
+
+def _decode(raw: bytes) -> tuple[str, bool]:
+    try:
+        return raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="replace"), False
+
+
+def _records(lines: list[str]) -> Iterator[tuple[int, int, list[str] | None]]:
+    """(first line index, lines used, fields) per record; fields None: a quote never closed."""
+    index = 0
+    while index < len(lines):
+        fields: list[str] = []
+        current: list[str] = []
+        quoted = False
+        after_quote = False
+        line = index
+        position = 0
+        text = lines[line]
+        done = False
+        while not done:
+            if position >= len(text):
+                if quoted:
+                    line += 1
+                    if line >= len(lines):
+                        break
+                    text, position = lines[line], 0
+                    continue
+                done = True
+                break
+            char = text[position]
+            if quoted:
+                if char == '"':
+                    if text[position + 1 : position + 2] == '"':
+                        current.append('"')
+                        position += 2
+                        continue
+                    quoted, after_quote = False, True
+                else:
+                    current.append(char)
+                position += 1
+                continue
+            if char in "\r\n":
+                done = True
+                break
+            if char == ",":
+                fields.append("".join(current))
+                current, after_quote = [], False
+            elif char == '"' and not current and not after_quote:
+                quoted = True
+            else:
+                current.append(char)
+            position += 1
+        if quoted:
+            yield index, 1, None
+            index += 1
+            continue
+        fields.append("".join(current))
+        yield index, line - index + 1, fields
+        index = line + 1
 
 
 def _time(text: str) -> datetime | None:
@@ -61,63 +161,111 @@ def _price(text: str) -> Decimal | None:
     return rounded if rounded < Decimal("100000000") else None
 
 
-def reason_of(fields: list[str]) -> str | None:
-    """The first failing rule of the contract for a record's fields."""
-    if len(fields) != 6:
+def _bad_id(value: str) -> bool:
+    return not value or len(value) > 64
+
+
+def _bad_text(value: str, may_be_empty: bool = False) -> bool:
+    return len(value) > 255 or (not value and not may_be_empty)
+
+
+def reason_of(kind: str, fields: list[str]) -> str | None:
+    """The first failing rule for a record's (trimmed) fields."""
+    if len(fields) != len(HEADERS[kind]):
         return "malformed_row"
-    event_id, user_id, product_id, event_type, price, event_time = (f.strip() for f in fields)
-    for value, reason in (
-        (event_id, "missing_event_id"),
-        (user_id, "missing_user_id"),
-        (product_id, "missing_product_id"),
-    ):
-        if not value or len(value) > 64:
-            return reason
-    if event_type not in TYPES:
-        return "bad_event_type"
-    if _price(price) is None:
-        return "bad_price"
-    if _time(event_time) is None:
-        return "bad_event_time"
-    return None
+    if kind == "events":
+        event_id, user_id, product_id, event_type, price, event_time = fields
+        checks = [
+            (_bad_id(event_id), "missing_event_id"),
+            (_bad_id(user_id), "missing_user_id"),
+            (_bad_id(product_id), "missing_product_id"),
+            (event_type not in TYPES, "bad_event_type"),
+            (_price(price) is None, "bad_price"),
+            (_time(event_time) is None, "bad_event_time"),
+        ]
+    elif kind == "users":
+        user_id, name, email, city, registered_at = fields
+        checks = [
+            (_bad_id(user_id), "missing_user_id"),
+            (_bad_text(name), "bad_name"),
+            (not re.match(r"^[^@\s]+@[^@\s]+$", email) or _bad_text(email), "bad_email"),
+            (_bad_text(city, may_be_empty=True), "bad_city"),
+            (_time(registered_at) is None, "bad_registered_at"),
+        ]
+    else:
+        product_id, name, category, list_price = fields
+        checks = [
+            (_bad_id(product_id), "missing_product_id"),
+            (_bad_text(name), "bad_name"),
+            (_bad_text(category), "bad_category"),
+            (_price(list_price) is None, "bad_list_price"),
+        ]
+    return next((reason for failed, reason in checks if failed), None)
+
+
+def arrival_order(files: list[Path]) -> list[Path]:
+    """Files by modification time (milliseconds, as the file source sees it), then path."""
+    return sorted(files, key=lambda p: (os.stat(p).st_mtime_ns // 1_000_000, str(p)))
+
+
+def _accept(expected: Expected, kind: str, fields: list[str], name: str, line: int) -> None:
+    if kind == "events":
+        event_id, user_id, product_id, event_type, price, event_time = fields
+        if event_id in expected.events:
+            expected.duplicates += 1
+            return
+        expected.events[event_id] = (
+            user_id, product_id, event_type, _price(price), _time(event_time), name, line,
+        )  # type: ignore[assignment]  # fmt: skip
+        expected.users.setdefault(user_id, None)
+        expected.products.setdefault(product_id, None)
+    elif kind == "users":
+        user_id, user_name, email, city, registered_at = fields
+        expected.users[user_id] = (user_name, email, city, _time(registered_at))  # type: ignore[assignment]
+    else:
+        product_id, product_name, category, list_price = fields
+        expected.products[product_id] = (product_name, category, _price(list_price))  # type: ignore[assignment]
+
+
+def read_file(expected: Expected, path: Path) -> None:
+    """Add one file's lines to `expected` (files must come in arrival order)."""
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    decoded = _lines(data)
+    texts = [text for text, _ in decoded]
+    kind: str | None = None
+    header_seen = False
+    expected.files += 1
+    for first, used, fields in _records(texts):
+        line_no = first + 1
+        if fields is not None and (not fields or (len(fields) == 1 and not fields[0].strip())):
+            continue
+        if not header_seen:
+            header_seen = True
+            names = [f.strip().lower() for f in fields] if fields is not None else []
+            kind = next((k for k, header in HEADERS.items() if names == header), None)
+            continue
+        expected.read += 1
+        if kind is None:
+            expected.rejected.append((path.name, "bad_header", line_no))
+            continue
+        utf8 = all(ok for _, ok in decoded[first : first + used])
+        if fields is None or not utf8:
+            expected.rejected.append((path.name, "malformed_row", line_no))
+            continue
+        trimmed = [value.strip() for value in fields]
+        reason = reason_of(kind, trimmed)
+        if reason:
+            expected.rejected.append((path.name, reason, line_no))
+            continue
+        _accept(expected, kind, trimmed, path.name, line_no)
 
 
 def expected_for(files: list[Path]) -> Expected:
-    """Ingest `files` in order (valid UTF-8 CSV) the way the contract says."""
-    events: dict[str, tuple[str, str, str, Decimal, datetime, str, int]] = {}
-    rejected: list[tuple[str, str, int]] = []
-    duplicates = read = 0
-    for path in files:
-        text = path.read_bytes().decode("utf-8-sig")
-        reader = csv.reader(io.StringIO(text))
-        header: list[str] | None = None
-        consumed = 0
-        for fields in reader:
-            start, consumed = consumed, reader.line_num
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue
-            if header is None:
-                header = [f.strip().lower() for f in fields]
-                continue
-            read += 1
-            line = start + 1
-            reason = "bad_header" if header != HEADER else reason_of(fields)
-            if reason:
-                rejected.append((path.name, reason, line))
-                continue
-            event_id, user_id, product_id, event_type, price, event_time = (
-                f.strip() for f in fields
-            )
-            if event_id in events:
-                duplicates += 1
-                continue
-            events[event_id] = (
-                user_id,
-                product_id,
-                event_type,
-                _price(price),  # type: ignore[arg-type]
-                _time(event_time),  # type: ignore[arg-type]
-                path.name,
-                line,
-            )
-    return Expected(events, sorted(rejected), duplicates, read)
+    """Ingest `files` the way the contract says, in arrival order."""
+    expected = Expected()
+    for path in arrival_order(files):
+        read_file(expected, path)
+    expected.rejected.sort()
+    return expected

@@ -22,6 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Apply every migration not applied yet; print the resulting version."""
     parser = argparse.ArgumentParser(prog="ingest-migrate", description=__doc__.splitlines()[0])
     parser.add_argument("--sink", choices=SINKS, default=os.environ.get("INGEST_SINK") or "mysql")
+    parser.add_argument("--grant-writer", metavar="ACCOUNT", help="the stream's account")
+    parser.add_argument("--grant-reader", metavar="ACCOUNT", help="the commands' read-only account")
     args = parser.parse_args(argv)
     try:
         settings = settings_from_env(args.sink, os.environ)
@@ -29,8 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ingest-migrate: {exc}", file=sys.stderr)
         return 2
     try:
-        version = dialect_for(settings).ensure_schema()
-    except database_errors(SchemaError) as exc:
+        dialect = dialect_for(settings)
+        version = dialect.ensure_schema()
+        if args.grant_writer or args.grant_reader:
+            dialect.grant(args.grant_writer, args.grant_reader)
+    except database_errors(SchemaError, ValueError) as exc:
         print(f"ingest-migrate: {settings.label} at {settings.address}: {summarize(exc)}",
               file=sys.stderr)  # fmt: skip
         return 3

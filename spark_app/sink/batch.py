@@ -56,8 +56,6 @@ class PreparedBatch:
     user_rows: int
     product_rows: int
     rejected: pa.Table
-    referenced_users: list[str]
-    referenced_products: list[str]
 
 
 def _in_arrival_order(table: pa.Table) -> pa.Table:
@@ -87,8 +85,10 @@ def _sorted_by(table: pa.Table, key: str) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[(key, "ascending")]))
 
 
-def _distinct(column: pa.ChunkedArray) -> list[str]:
-    return sorted(str(value) for value in pc.unique(column).to_pylist() if value is not None)
+def distinct(table: pa.Table, column: str) -> list[str]:
+    """The column's distinct non-null values, sorted."""
+    values = pc.unique(table.column(column)).to_pylist()
+    return sorted(str(value) for value in values if value is not None)
 
 
 def prepare(table: pa.Table) -> PreparedBatch:
@@ -126,8 +126,6 @@ def prepare(table: pa.Table) -> PreparedBatch:
         user_rows=users.num_rows,
         product_rows=products.num_rows,
         rejected=records.filter(pc.invert(valid)).select(list(REJECTED_COLUMNS)),
-        referenced_users=_distinct(events.column("user_id")),
-        referenced_products=_distinct(events.column("product_id")),
     )
 
 

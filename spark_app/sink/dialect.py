@@ -20,6 +20,21 @@ import pyarrow as pa
 from spark_app.common.database import DatabaseSettings, open_connection
 from spark_app.sink.batch import BatchKey, FileEntry, MinuteTotal
 
+# What the stream's account may do, table by table: never ALTER, DROP or DELETE, and no UPDATE
+# of events or ingest_batches (pipeline_runs' DELETE undoes a failed `ingest-runs import`).
+WRITER_PRIVILEGES: dict[str, str] = {
+    "events": "SELECT, INSERT",
+    "events_rejected": "SELECT, INSERT",
+    "ingest_batches": "SELECT, INSERT",
+    "ingest_files": "SELECT, INSERT",
+    "users": "SELECT, INSERT, UPDATE",
+    "products": "SELECT, INSERT, UPDATE",
+    "events_per_minute": "SELECT, INSERT, UPDATE",
+    "pipeline_runs": "SELECT, INSERT, UPDATE, DELETE",
+    "schema_migrations": "SELECT",
+}
+_ACCOUNT = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
 # Rows per multi-row statement: large enough to amortise round trips, small enough for any
 # server's max_allowed_packet.
 CHUNK_ROWS = 2_000
@@ -131,6 +146,21 @@ class Dialect:
 
     def is_permission_error(self, exc: BaseException) -> bool:
         raise NotImplementedError
+
+    def grant_statements(self, writer: str | None, reader: str | None) -> list[str]:
+        """GRANTs that give the stream's and the commands' accounts what they need, no more."""
+        raise NotImplementedError
+
+    def grant(self, writer: str | None, reader: str | None) -> None:
+        """Run the GRANTs (with the schema owner's account)."""
+        for name in (writer, reader):
+            if name is not None and not _ACCOUNT.match(name):
+                raise ValueError(f"account names are 1-64 letters, digits or _, got {name!r}")
+        with _closing(self.connect()) as connection:
+            cursor = connection.cursor()
+            for statement in self.grant_statements(writer, reader):
+                cursor.execute(statement)
+            connection.commit()
 
     def apply_migration(
         self, connection: Any, version: int, name: str, statements: list[str]

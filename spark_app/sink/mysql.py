@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from spark_app.common.database import DatabaseSettings, open_connection
 from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal
-from spark_app.sink.dialect import Dialect, rows_of
+from spark_app.sink.dialect import CHUNK_ROWS, WRITER_PRIVILEGES, Dialect, rows_of
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,18 @@ class MySQLDialect(Dialect):
     def is_permission_error(self, exc: BaseException) -> bool:
         return isinstance(exc, mysql.connector.Error) and exc.errno in PERMISSION_ERRNOS
 
+    def grant_statements(self, writer: str | None, reader: str | None) -> list[str]:
+        database = self.settings.database
+        statements = []
+        if writer is not None:
+            statements += [
+                f"GRANT {rights} ON `{database}`.`{table}` TO '{writer}'@'%'"
+                for table, rights in WRITER_PRIVILEGES.items()
+            ]
+        if reader is not None:
+            statements.append(f"GRANT SELECT ON `{database}`.* TO '{reader}'@'%'")
+        return statements
+
     def schema_version(self, connection: Any) -> int:
         cursor = connection.cursor()
         cursor.execute(
@@ -170,27 +182,28 @@ class MySQLDialect(Dialect):
         cursor.execute("SHOW WARNINGS LIMIT 5")
         other = [f"{code} {text}" for _, code, text in cursor.fetchall() if code != DUPLICATE_KEY]
         raise LoadWarningError(
-            f"LOAD DATA gave {warnings} warning(s) for {loaded - inserted} duplicate(s)"
+            f"the events load gave {warnings} warning(s) for {loaded - inserted} duplicate(s)"
             f"{': ' + '; '.join(other) if other else ''}"
         )
 
     def _insert_events(
         self, connection: Any, key: BatchKey, rows: list[tuple[Any, ...]], now: datetime
     ) -> int:
-        """The fallback: multi-row INSERTs; an existing event_id is kept (a no-op update)."""
+        """The fallback: multi-row INSERT IGNOREs, checked like the load (no UPDATE right)."""
         columns = (*EVENT_COLUMNS, *LINEAGE_COLUMNS, "query_id", "batch_id", "ingested_at")
         names = ", ".join(columns)
         marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
         inserted = 0
-        for start in range(0, len(rows), 2_000):
-            chunk = rows[start : start + 2_000]
+        for start in range(0, len(rows), CHUNK_ROWS):
+            chunk = rows[start : start + CHUNK_ROWS]
             cursor = connection.cursor()
             cursor.execute(
-                f"INSERT INTO events ({names}) VALUES {', '.join([marks] * len(chunk))}"
-                " ON DUPLICATE KEY UPDATE event_id = events.event_id",
+                f"INSERT IGNORE INTO events ({names}) VALUES {', '.join([marks] * len(chunk))}",
                 [value for row in chunk for value in (*row, key.query_id, key.batch_id, now)],
             )
-            inserted += cursor.rowcount
+            added = int(cursor.rowcount)
+            self._check_only_duplicates(connection, len(chunk), added)
+            inserted += added
         return inserted
 
     def add_minute_totals(self, connection: Any, totals: list[MinuteTotal]) -> None:
@@ -213,8 +226,8 @@ class MySQLDialect(Dialect):
         self, connection: Any, table: str, key_column: str, ids: list[str], now: datetime
     ) -> int:
         added = 0
-        for start in range(0, len(ids), 2_000):
-            chunk = ids[start : start + 2_000]
+        for start in range(0, len(ids), CHUNK_ROWS):
+            chunk = ids[start : start + CHUNK_ROWS]
             cursor = connection.cursor()
             cursor.execute(
                 f"INSERT INTO {table} ({key_column}, is_placeholder, updated_at) VALUES "

@@ -15,7 +15,7 @@ import psycopg
 import pyarrow as pa
 
 from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal, without
-from spark_app.sink.dialect import Dialect, rows_of
+from spark_app.sink.dialect import WRITER_PRIVILEGES, Dialect, rows_of
 
 COPY_PATH = "copy"
 # Any constant: every writer of this database takes the same lock around its batch.
@@ -50,6 +50,19 @@ class PostgreSQLDialect(Dialect):
     def is_permission_error(self, exc: BaseException) -> bool:
         return isinstance(exc, psycopg.Error) and exc.sqlstate == PERMISSION_STATE
 
+    def grant_statements(self, writer: str | None, reader: str | None) -> list[str]:
+        statements = []
+        if writer is not None:
+            statements.append(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {writer}")
+            statements += [
+                f"GRANT {rights} ON {table} TO {writer}"
+                for table, rights in WRITER_PRIVILEGES.items()
+            ]
+            statements.append(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {writer}")
+        if reader is not None:
+            statements.append(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}")
+        return statements
+
     def schema_version(self, connection: Any) -> int:
         cursor = connection.cursor()
         cursor.execute("SELECT to_regclass('schema_migrations'), to_regclass('events')")
@@ -66,6 +79,16 @@ class PostgreSQLDialect(Dialect):
     def begin(self, connection: Any) -> None:
         cursor = connection.cursor()
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (BATCH_LOCK,))
+
+    def lock_batch(self, connection: Any, key: BatchKey) -> bool:
+        # The advisory lock of begin() already serialises batches; FOR UPDATE would need the
+        # UPDATE right on ingest_batches, which the stream's account does not have.
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT 1 FROM ingest_batches WHERE query_id = %s AND batch_id = %s",
+            (key.query_id, key.batch_id),
+        )
+        return cursor.fetchone() is None
 
     def load_events(self, connection: Any, key: BatchKey, events: pa.Table, now: datetime) -> int:
         if events.num_rows == 0:

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
+
 from spark_app.sink.batch import (
     PRODUCT_COLUMNS,
     USER_COLUMNS,
     BatchKey,
     PreparedBatch,
+    distinct,
     minute_totals,
     utc_now,
     without,
@@ -27,8 +30,10 @@ class AccountingError(RuntimeError):
     """The counts of a batch do not add up; the transaction is rolled back."""
 
 
-def _write_events(dialect: Dialect, connection: Any, key: BatchKey, batch: PreparedBatch) -> int:
-    """Load the events and add exactly the rows written to the per-minute totals."""
+def _write_events(
+    dialect: Dialect, connection: Any, key: BatchKey, batch: PreparedBatch
+) -> pa.Table:
+    """Load the events; add exactly the rows written to the per-minute totals; return them."""
     now = utc_now()
     inserted = dialect.load_events(connection, key, batch.events, now)
     written = batch.events
@@ -41,18 +46,23 @@ def _write_events(dialect: Dialect, connection: Any, key: BatchKey, batch: Prepa
                 f" {written.num_rows} ids are new"
             )
     dialect.add_minute_totals(connection, minute_totals(written))
-    return inserted
+    return written
 
 
-def _write_entities(dialect: Dialect, connection: Any, batch: PreparedBatch) -> None:
-    """Real users and products first (latest arrival wins), then placeholders for the rest."""
+def _write_entities(
+    dialect: Dialect, connection: Any, batch: PreparedBatch, events: pa.Table
+) -> None:
+    """Real users and products first (latest arrival wins), then placeholders for those that
+    the written events name and that have not arrived."""
     now = utc_now()
     dialect.upsert_entities(connection, "users", "user_id", USER_COLUMNS[1:], batch.users, now)
     dialect.upsert_entities(
         connection, "products", "product_id", PRODUCT_COLUMNS[1:], batch.products, now
     )
-    dialect.insert_missing(connection, "users", "user_id", batch.referenced_users, now)
-    dialect.insert_missing(connection, "products", "product_id", batch.referenced_products, now)
+    dialect.insert_missing(connection, "users", "user_id", distinct(events, "user_id"), now)
+    dialect.insert_missing(
+        connection, "products", "product_id", distinct(events, "product_id"), now
+    )
 
 
 def commit_batch(
@@ -74,8 +84,9 @@ def commit_batch(
         if not dialect.lock_batch(connection, key):
             connection.rollback()
             return None
-        inserted = _write_events(dialect, connection, key, batch)
-        _write_entities(dialect, connection, batch)
+        written_events = _write_events(dialect, connection, key, batch)
+        inserted = written_events.num_rows
+        _write_entities(dialect, connection, batch, written_events)
         now = utc_now()
         rejected = dialect.insert_rejected(connection, key, batch.rejected, now)
         dialect.record_files(connection, key, batch.files, now)
