@@ -1,4 +1,4 @@
-"""Local launcher behind scripts/run: database, generator and stream, one clean Ctrl-C."""
+"""Local launcher behind scripts/run: database, generator, stream and dashboard, one Ctrl-C."""
 
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import mysql.connector
+import psutil
 
-from localmysql import AppAccount, LocalServer, ServerError, free_port
+from localmysql import LocalServer, ServerError, free_port
+from localpg import LocalPostgres
+from spark_app.common.database import SettingsError, connect, settings_from_env
+from spark_app.common.errors import database_errors, summarize
+from spark_app.sink import dialect_for
 
 REPO = Path(__file__).resolve().parent.parent
-STATE = REPO / ".local" / "mysql"
-CREDENTIALS = STATE / "app.env"
-DATABASE, USER = "ingest", "ingest_app"
+DATABASE = "ingest"
+Accounts = dict[str, dict[str, str]]  # owner / writer / reader -> their MYSQL_* or PG* variables
 
 log = logging.getLogger("run")
 
@@ -30,21 +33,58 @@ def _read_env_file(path: Path) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
-def local_database() -> tuple[LocalServer, bool, AppAccount]:
-    """The project-local server under .local/mysql: started (or reused) and provisioned."""
-    STATE.mkdir(parents=True, exist_ok=True)
-    port_file = STATE / "port"
+def _write_env_file(path: Path, values: dict[str, str]) -> None:
+    """A credentials file readable by its owner only (created 0600 before anything is in it)."""
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+
+
+def _port(state: Path) -> int:
+    port_file = state / "port"
     if not port_file.exists():
         port_file.write_text(str(free_port()))
-    server = LocalServer(STATE, int(port_file.read_text()))
+    return int(port_file.read_text())
+
+
+def local_database(
+    kind: str,
+) -> tuple[LocalServer | LocalPostgres, bool, dict[str, dict[str, str]]]:
+    """The project-local server under .local/<kind>: started (or reused), the schema migrated
+    by its owner, and the stream's and the commands' accounts granted what they need."""
+    state = REPO / ".local" / kind
+    state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o700)
+    server: LocalServer | LocalPostgres
+    if kind == "mysql":
+        server = LocalServer(state, _port(state))
+    else:
+        server = LocalPostgres(state, _port(state))
     owned = not server.is_running()
     if owned:
         server.start()
-    saved = _read_env_file(CREDENTIALS) if CREDENTIALS.exists() else {}
-    account = server.create_account(DATABASE, USER, saved.get("MYSQL_PASSWORD"))
-    CREDENTIALS.touch(mode=0o600)
-    CREDENTIALS.write_text("".join(f"{k}={v}\n" for k, v in account.environ().items()))
-    return server, owned, account
+    if isinstance(server, LocalServer):
+        mysql_accounts = server.create_accounts(DATABASE)
+        accounts = {
+            "owner": mysql_accounts.owner.environ(),
+            "writer": mysql_accounts.writer.environ(),
+            "reader": mysql_accounts.reader.environ(),
+        }
+    else:
+        pg_accounts = server.create_database(DATABASE)
+        accounts = {
+            "owner": pg_accounts.owner.environ(),
+            "writer": pg_accounts.writer.environ(),
+            "reader": pg_accounts.reader.environ(),
+        }
+    owner = settings_from_env(kind, accounts["owner"])
+    dialect = dialect_for(owner)
+    dialect.ensure_schema()
+    user_key = "MYSQL_USER" if kind == "mysql" else "PGUSER"
+    dialect.grant(accounts["writer"][user_key], accounts["reader"][user_key])
+    for name, values in accounts.items():
+        _write_env_file(state / f"{name}.env", values)
+    return server, owned, accounts
 
 
 def _pump(name: str, stream: object) -> None:
@@ -69,22 +109,12 @@ def spawn(name: str, command: Sequence[str], env: dict[str, str]) -> subprocess.
     return child
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def stop_stream(stream: subprocess.Popen[str], timeout: float = 90.0) -> None:
     """Ask the Python driver (a child of spark-submit's JVM) to stop between batches."""
-    targets = _children(stream.pid) or [stream.pid]
+    try:
+        targets = [child.pid for child in psutil.Process(stream.pid).children()] or [stream.pid]
+    except psutil.NoSuchProcess:
+        return
     for pid in targets:
         try:
             os.kill(pid, signal.SIGTERM)
@@ -98,44 +128,62 @@ def stop_stream(stream: subprocess.Popen[str], timeout: float = 90.0) -> None:
         stream.wait()
 
 
-def status_line(account: AppAccount) -> str:
+def status_line(kind: str, env: dict[str, str]) -> str:
     """Rows in the sink so far, for the terminal."""
-    connection = mysql.connector.connect(
-        host=account.host,
-        port=account.port,
-        user=account.user,
-        password=account.password,
-        database=account.database,
-        connection_timeout=5,
-    )
-    try:
+    with connect(settings_from_env(kind, env), timeout=5) as connection:
         cursor = connection.cursor()
         cursor.execute(
             "SELECT COUNT(*), COALESCE(SUM(rows_read), 0), COALESCE(SUM(rows_written), 0),"
             " COALESCE(SUM(rows_duplicate), 0), COALESCE(SUM(rows_rejected), 0)"
             " FROM ingest_batches"
         )
-        row = cursor.fetchone()
-        assert row is not None
-        batches, read, written, duplicate, rejected = (int(str(value)) for value in row)
-    finally:
-        connection.close()
+        batches, read, written, duplicate, rejected = (int(v) for v in cursor.fetchone())
+        cursor.execute("SELECT COUNT(*), COALESCE(SUM(CASE WHEN is_placeholder THEN 1 ELSE 0 END),"
+                       " 0) FROM users")  # fmt: skip
+        users, placeholders = (int(v) for v in cursor.fetchone())
+        cursor.execute("SELECT COUNT(*) FROM products")
+        products = int(cursor.fetchone()[0])
+        connection.rollback()
     return (
         f"{batches} batches committed: {read} rows read, {written} written,"
-        f" {duplicate} duplicates, {rejected} quarantined"
+        f" {duplicate} duplicates, {rejected} quarantined; {users} users"
+        f" ({placeholders} placeholders), {products} products"
     )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="scripts/run", description="Run MySQL, the generator and the stream locally."
+        prog="scripts/run",
+        description="Run the database, the generator, the stream and the dashboard locally.",
     )
+    parser.add_argument("--sink", choices=("mysql", "postgresql"), default="mysql")
     parser.add_argument("--interval", default="20", help="seconds between generated files")
     parser.add_argument("--events-per-file", default="21")
     parser.add_argument("--null-user-rate", default="0.05")
     parser.add_argument("--no-generator", action="store_true", help="only run the stream")
+    parser.add_argument("--no-dashboard", action="store_true", help="do not serve the page")
+    parser.add_argument("--dashboard-port", default="8050")
     parser.add_argument("--status-every", type=float, default=20.0, help="seconds")
     return parser.parse_args(argv)
+
+
+def _accounts(
+    kind: str,
+) -> tuple[LocalServer | LocalPostgres | None, bool, dict[str, dict[str, str]]]:
+    """The database the environment names (one account for all), else a project-local one."""
+    names = ("MYSQL_USER",) if kind == "mysql" else ("PGUSER", "PGDATABASE")
+    if all(os.environ.get(name) for name in names):
+        prefix = "MYSQL_" if kind == "mysql" else "PG"
+        env = {k: v for k, v in os.environ.items() if k.startswith(prefix)}
+        settings = settings_from_env(kind, env)
+        log.info("using %s from the environment: %s", settings.label, settings.address)
+        return None, False, {"owner": env, "writer": env, "reader": env}
+    server, owned, accounts = local_database(kind)
+    log.info(
+        "project-local %s on 127.0.0.1:%d (%s; credentials in .local/%s/*.env)",
+        kind, server.port, "started" if owned else "already running", kind,
+    )  # fmt: skip
+    return server, owned, accounts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,75 +191,78 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The connector logs its authentication plugin at INFO; only its warnings matter here.
     logging.getLogger("mysql.connector").setLevel(logging.WARNING)
     args = parse_args(argv)
-    env = dict(os.environ)
-    server: LocalServer | None = None
-    owned = False
-    if env.get("MYSQL_USER"):
-        account = AppAccount(
-            env.get("MYSQL_HOST", "127.0.0.1"),
-            int(env.get("MYSQL_PORT", "3306")),
-            env.get("MYSQL_DATABASE", ""),
-            env["MYSQL_USER"],
-            env.get("MYSQL_PASSWORD", ""),
-        )
-        log.info(
-            "using MySQL from the environment: %s@%s:%s", account.user, account.host, account.port
-        )
-    else:
-        try:
-            server, owned, account = local_database()
-        except ServerError as exc:
-            log.error("%s", exc)
-            return 1
-        env.update(account.environ())
-        log.info(
-            "project-local MySQL on 127.0.0.1:%d (%s; credentials in %s)",
-            account.port,
-            "started" if owned else "already running",
-            CREDENTIALS.relative_to(REPO),
-        )
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "PG"))}
+    base["INGEST_SINK"] = args.sink
+    try:
+        server, owned, accounts = _accounts(args.sink)
+    except database_errors(ServerError, SettingsError) as exc:
+        log.error("%s", summarize(exc))
+        return 1
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
 
-    stream = spawn("stream", ["spark-submit", "spark_app/main.py"], env)
-    generator = None
+    children: dict[str, subprocess.Popen[str]] = {}
+    children["stream"] = spawn(
+        "stream",
+        ["spark-submit", "spark_app/main.py", "--sink", args.sink],
+        {**base, **accounts["writer"]},
+    )
     if not args.no_generator:
-        generator = spawn(
+        children["generator"] = spawn(
             "generator",
-            [sys.executable, "-m", "generator", "--interval", args.interval,
+            [sys.executable, "-m", "generator", "--entities", "--interval", args.interval,
              "--events-per-file", args.events_per_file, "--null-user-rate", args.null_user_rate],
-            env,
+            base,
         )  # fmt: skip
+    if not args.no_dashboard:
+        children["dashboard"] = spawn(
+            "dashboard",
+            [sys.executable, "-m", "spark_app.dashboard", "--port", args.dashboard_port],
+            {**base, **accounts["reader"]},
+        )
+        log.info("dashboard: http://127.0.0.1:%s/", args.dashboard_port)
     log.info("running; Ctrl-C stops everything")
-    next_status = time.monotonic() + args.status_every
-    code = 0
-    while not stop.wait(0.5):
-        if stream.poll() is not None:
-            log.error("the stream exited with code %d", stream.returncode)
-            code = stream.returncode or 1
-            break
-        if time.monotonic() >= next_status:
-            next_status += args.status_every
-            try:
-                log.info("%s", status_line(account))
-            except mysql.connector.Error as exc:
-                log.warning("status unavailable: %s", exc.msg)
+    code = _supervise(args, accounts["reader"], children, stop)
     log.info("stopping")
-    if generator is not None and generator.poll() is None:
-        generator.send_signal(signal.SIGTERM)
-        generator.wait(30)
-    if stream.poll() is None:
-        stop_stream(stream)
+    for name in ("generator", "dashboard"):
+        child = children.get(name)
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            child.wait(30)
+    if children["stream"].poll() is None:
+        stop_stream(children["stream"])
     try:
-        log.info("%s", status_line(account))
-    except mysql.connector.Error:
+        log.info("%s", status_line(args.sink, accounts["reader"]))
+    except database_errors():
         pass
     if server is not None and owned:
         server.stop()
-        log.info("project-local MySQL stopped")
+        log.info("project-local %s stopped", args.sink)
     return code
+
+
+def _supervise(
+    args: argparse.Namespace,
+    reader: dict[str, str],
+    children: dict[str, subprocess.Popen[str]],
+    stop: threading.Event,
+) -> int:
+    """Print a status line now and then until Ctrl-C or until the stream exits."""
+    next_status = time.monotonic() + args.status_every
+    while not stop.wait(0.5):
+        stream = children["stream"]
+        if stream.poll() is not None:
+            log.error("the stream exited with code %d", stream.returncode)
+            return stream.returncode or 1
+        if time.monotonic() >= next_status:
+            next_status += args.status_every
+            try:
+                log.info("%s", status_line(args.sink, reader))
+            except database_errors() as exc:
+                log.warning("status unavailable: %s", summarize(exc))
+    return 0
 
 
 if __name__ == "__main__":

@@ -120,8 +120,9 @@ def assert_sink_matches(sink: SinkUnderTest, files: list[Path]) -> Expected:
     read, written, duplicates, rejected = sink.totals()
     dimension_rows = sum(
         int(row[0])
-        for row in sink.query("SELECT COALESCE(SUM(users_upserted + products_upserted), 0)"
-                              " FROM ingest_batches")  # fmt: skip
+        for row in sink.query(
+            "SELECT COALESCE(SUM(users_upserted + products_upserted), 0) FROM ingest_batches"
+        )
     )
     assert (read, written - dimension_rows, duplicates, rejected) == (
         expected.read,

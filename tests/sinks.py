@@ -93,9 +93,14 @@ class SinkUnderTest:
         )
         return {
             row[0]: (
-                row[1], row[2], row[3], Decimal(row[4]), row[5], row[6].rsplit("/", 1)[-1],
+                row[1],
+                row[2],
+                row[3],
+                Decimal(row[4]),
+                row[5],
+                row[6].rsplit("/", 1)[-1],
                 row[7],
-            )  # fmt: skip
+            )
             for row in rows
         }
 
@@ -114,7 +119,9 @@ class SinkUnderTest:
         return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
     def per_minute(self) -> dict[tuple[Any, str], tuple[int, Decimal]]:
-        rows = self.query("SELECT minute_start, event_type, events, price_total FROM events_per_minute")
+        rows = self.query(
+            "SELECT minute_start, event_type, events, price_total FROM events_per_minute"
+        )
         return {(row[0], row[1]): (int(row[2]), Decimal(row[3])) for row in rows}
 
     def per_minute_from_events(self) -> dict[tuple[Any, str], tuple[int, Decimal]]:
@@ -128,9 +135,7 @@ class SinkUnderTest:
             f"SELECT {minute} AS m, event_type, COUNT(*), SUM(price) FROM events"
             f" GROUP BY m, event_type"
         )
-        return {
-            (_as_datetime(row[0]), row[1]): (int(row[2]), Decimal(row[3])) for row in rows
-        }
+        return {(_as_datetime(row[0]), row[1]): (int(row[2]), Decimal(row[3])) for row in rows}
 
     def stop_server(self) -> None:
         self.server.stop()

@@ -76,8 +76,12 @@ def commit_batch(
     retries: int,
     started: float,
     clock: Callable[[], float],
+    rows_written: Callable[[], None] = lambda: None,
 ) -> BatchRecord | None:
-    """Write one prepared batch and its record in one transaction; None when already recorded."""
+    """Write one prepared batch and its record in one transaction; None when already recorded.
+
+    `rows_written` is called inside the transaction once every row is written (a test hook).
+    """
     commit_started = clock()
     dialect.begin(connection)
     try:
@@ -90,6 +94,7 @@ def commit_batch(
         now = utc_now()
         rejected = dialect.insert_rejected(connection, key, batch.rejected, now)
         dialect.record_files(connection, key, batch.files, now)
+        rows_written()
         duplicates = batch.in_batch_duplicates + batch.events.num_rows - inserted
         written = inserted + batch.user_rows + batch.product_rows
         if batch.rows_read != written + duplicates + rejected:

@@ -37,6 +37,8 @@ QUERY_ID_PROPERTY = "sql.streaming.queryId"
 # offsets), so a test can kill the driver inside those windows deterministically.
 PAUSE_BEFORE_COMMIT_ENV = "INGEST_TEST_PAUSE_BEFORE_COMMIT"
 PAUSE_AFTER_COMMIT_ENV = "INGEST_TEST_PAUSE_AFTER_COMMIT"
+# ... or inside the transaction, after the rows are written and before the batch record.
+PAUSE_MID_COMMIT_ENV = "INGEST_TEST_PAUSE_MID_COMMIT"
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,22 @@ class Pauses:
     """Pauses around the commit, for kill tests; zero in production."""
 
     before_commit: float = 0.0
+    mid_commit: float = 0.0
     after_commit: float = 0.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Pauses:
         return cls(
             before_commit=float(environ.get(PAUSE_BEFORE_COMMIT_ENV) or 0),
+            mid_commit=float(environ.get(PAUSE_MID_COMMIT_ENV) or 0),
             after_commit=float(environ.get(PAUSE_AFTER_COMMIT_ENV) or 0),
         )
+
+    def mid(self) -> None:
+        """The pause inside the transaction."""
+        if self.mid_commit:
+            log.warning("test pause inside the commit")
+            time.sleep(self.mid_commit)
 
 
 class SinkUnavailableError(RuntimeError):
@@ -111,6 +121,7 @@ class BatchWriter:
             retries=attempt - 1,
             started=started,
             clock=time.monotonic,
+            rows_written=self.pauses.mid,
         )
         if record is None:
             log.info("batch %d: committed by an earlier attempt, skipped", key.batch_id)

@@ -1,4 +1,5 @@
-"""Exactly once under crashes, replays, database outages and stop signals (real spark-submit)."""
+"""Exactly once under crashes, replays, database outages and stop signals (real spark-submit),
+on both sinks, checked against the same oracle."""
 
 from __future__ import annotations
 
@@ -6,18 +7,23 @@ import os
 import shutil
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from pyspark.sql import SparkSession
 
-from localmysql import AppAccount, LocalServer, free_port
-from spark_app.sink.writer import PAUSE_AFTER_COMMIT_ENV, PAUSE_BEFORE_COMMIT_ENV
-from tests import dbread
+from localmysql import LocalServer, free_port
+from localpg import LocalPostgres
+from spark_app.sink.writer import (
+    PAUSE_AFTER_COMMIT_ENV,
+    PAUSE_BEFORE_COMMIT_ENV,
+    PAUSE_MID_COMMIT_ENV,
+)
 from tests.helpers import (
     assert_sink_matches,
-    count,
     generate,
     kill_group,
     run_stream,
@@ -25,85 +31,118 @@ from tests.helpers import (
     start_spark_submit,
     wait_for,
 )
+from tests.sinks import SinkUnderTest, mysql_sink, postgresql_sink
 
 pytestmark = pytest.mark.integration
 
 
-def test_sigkill_at_several_moments_then_restart(
-    app_env: dict[str, str], mysql_account: AppAccount, tmp_path: Path
-) -> None:
+def _password(sink: SinkUnderTest) -> str:
+    return sink.writer["MYSQL_PASSWORD" if sink.kind == "mysql" else "PGPASSWORD"]
+
+
+def _log_grows(log: Path, text: str) -> bool:
+    return log.exists() and text in log.read_text(errors="replace")
+
+
+def test_sigkill_at_every_moment_then_restart(sink: SinkUnderTest, tmp_path: Path) -> None:
+    env = sink.env()
     drop, checkpoint, log = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "stream.log"
-    files = generate(app_env, drop, 6, 21, "--null-user-rate", "0.1")
-    args = ("--input-dir", str(drop), "--checkpoint-dir", str(checkpoint), "--available-now")
+    files = generate(env, drop, 6, 21, "--null-user-rate", "0.1")
+    args = (*sink.args, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
+            "--available-now")  # fmt: skip
 
-    # 1. During batch 0's write: rows staged by the executors, the MySQL commit not yet done.
-    stream = start_spark_submit({**app_env, PAUSE_BEFORE_COMMIT_ENV: "60"}, log, *args)
-    wait_for(lambda: count(mysql_account, "events_staging") > 0, "rows staged")
+    # 1. Batch 0 collected on the driver, its transaction not begun.
+    stream = start_spark_submit({**env, PAUSE_BEFORE_COMMIT_ENV: "60"}, log, *args)
+    wait_for(lambda: _log_grows(log, "test pause before commit"), "batch 0 collected")
     kill_group(stream)
-    assert count(mysql_account, "events") == 0
-    assert count(mysql_account, "ingest_batches") == 0
+    assert sink.count("events") == 0 and sink.count("ingest_batches") == 0
 
-    # 2. After batch 0's MySQL commit, before Spark's checkpoint commit: it will be replayed.
-    stream = start_spark_submit({**app_env, PAUSE_AFTER_COMMIT_ENV: "60"}, log, *args)
-    wait_for(lambda: count(mysql_account, "ingest_batches") == 1, "batch 0 committed")
+    # 2. In the middle of the load: every row of batch 0 written, the transaction not committed.
+    stream = start_spark_submit({**env, PAUSE_MID_COMMIT_ENV: "60"}, log, *args)
+    wait_for(lambda: _log_grows(log, "test pause inside the commit"), "batch 0 rows written")
+    kill_group(stream)
+    assert sink.count("events") == 0 and sink.count("ingest_batches") == 0
+
+    # 3. After the database commit, before Spark commits its offsets: a replay follows.
+    stream = start_spark_submit({**env, PAUSE_AFTER_COMMIT_ENV: "60"}, log, *args)
+    wait_for(lambda: sink.count("ingest_batches") == 1, "batch 0 committed")
     kill_group(stream)
     assert not (checkpoint / "commits" / "0").exists()
 
-    # 3. At whatever moment the stream is in right after its third commit.
-    stream = start_spark_submit(app_env, log, *args)
-    wait_for(lambda: count(mysql_account, "ingest_batches") >= 3, "batch 2 committed")
+    # 4. At whatever moment the stream is in right after its third commit.
+    stream = start_spark_submit(env, log, *args)
+    wait_for(lambda: sink.count("ingest_batches") >= 3, "batch 2 committed")
     kill_group(stream)
 
-    # 4. A restart on the same checkpoint finishes the work.
-    final = spark_submit(app_env, *args)
+    # 5. A restart on the same checkpoint finishes the work.
+    final = spark_submit(env, *args)
     assert final.returncode == 0, final.stdout[-3000:]
     output = log.read_text(errors="replace") + final.stdout
     assert "already committed, replay skipped" in output
-    assert_sink_matches(mysql_account, files)
-    print("SIGKILL survived: 3 (before the MySQL commit, after it, after batch 2)")
-    batches = dbread.query(mysql_account, "SELECT batch_id, files FROM ingest_batches")
+    assert_sink_matches(sink, files)
+    batches = sink.query("SELECT batch_id, files FROM ingest_batches")
     # Every batch recorded once and every file counted once. A kill between Spark's source log
     # and its offset log can make the restart plan two files into one batch: fewer batches.
     assert sorted(row[0] for row in batches) == list(range(len(batches)))
     assert sum(row[1] for row in batches) == len(files)
+    print(f"{sink.kind}: SIGKILL before, inside and after the commit, and after batch 2")
 
 
 def test_replayed_batch_changes_nothing(
-    spark: SparkSession, app_env: dict[str, str], mysql_account: AppAccount, tmp_path: Path
+    spark: SparkSession, sink: SinkUnderTest, tmp_path: Path
 ) -> None:
     drop, checkpoint = tmp_path / "drop", tmp_path / "checkpoint"
-    files = generate(app_env, drop, 3, seed=5)
-    run_stream(spark, mysql_account, drop, checkpoint, files=1)
-    tables = ("events", "events_rejected", "ingest_batches")
-    before = {t: dbread.query(mysql_account, f"SELECT * FROM {t} ORDER BY 1, 2") for t in tables}
+    files = generate(sink.env(), drop, 3, 5, "--entities")
+    run_stream(spark, sink, drop, checkpoint, files=1)
+    tables = ("events", "events_rejected", "ingest_batches", "ingest_files", "users",
+              "products", "events_per_minute")  # fmt: skip
+    before = {t: sorted(sink.query(f"SELECT * FROM {t}")) for t in tables}
     # Forget that Spark committed the last two batches: the next run replays them.
-    for batch in ("1", "2"):
-        (checkpoint / "commits" / batch).unlink()
+    batches = sorted(int(p.name) for p in (checkpoint / "commits").iterdir() if p.name.isdigit())
+    for batch in batches[-2:]:
+        (checkpoint / "commits" / str(batch)).unlink()
         (checkpoint / "commits" / f".{batch}.crc").unlink(missing_ok=True)
-    run_stream(spark, mysql_account, drop, checkpoint, files=1)
-    after = {t: dbread.query(mysql_account, f"SELECT * FROM {t} ORDER BY 1, 2") for t in tables}
+    run_stream(spark, sink, drop, checkpoint, files=1)
+    after = {t: sorted(sink.query(f"SELECT * FROM {t}")) for t in tables}
     assert after == before
-    assert_sink_matches(mysql_account, files)
+    assert_sink_matches(sink, files)
 
 
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[LocalServer]:
+def test_files_under_a_very_long_path_are_ingested(
+    spark: SparkSession, mysql: SinkUnderTest, tmp_path: Path
+) -> None:
+    drop = tmp_path
+    while len(str(drop)) < 1_222:
+        drop = drop / ("d" * 200)
+    files = generate(mysql.env(), drop, 3, 17)
+    run_stream(spark, mysql, drop, tmp_path / "checkpoint", files=3)
+    assert_sink_matches(mysql, files)
+
+
+@pytest.fixture(params=["mysql", "postgresql"])
+def own_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SinkUnderTest]:
     """A server of this test alone, so that stopping it disturbs no other test."""
-    server = LocalServer(tmp_path / "mysql", free_port())
+    server: LocalServer | LocalPostgres
+    if request.param == "mysql":
+        server = LocalServer(tmp_path / "mysql", free_port())
+    else:
+        server = LocalPostgres(tmp_path / "postgresql", free_port())
     server.start()
     try:
-        yield server
+        name = f"o_{uuid.uuid4().hex[:8]}"
+        if isinstance(server, LocalServer):
+            yield mysql_sink(server, name)
+        else:
+            yield postgresql_sink(server, name)
     finally:
         server.stop()
 
 
 def test_database_outage_is_retried_and_the_stream_goes_on(
-    app_env: dict[str, str], own_server: LocalServer, tmp_path: Path
+    own_sink: SinkUnderTest, tmp_path: Path
 ) -> None:
-    account = own_server.create_account("ingest", "ingest_app")
     env = {
-        **app_env,
-        **account.environ(),
+        **own_sink.env(),
         "SINK_RETRIES": "8",
         "SINK_RETRY_BASE_SECONDS": "0.5",
         "SINK_RETRY_MULTIPLIER": "2",
@@ -112,96 +151,92 @@ def test_database_outage_is_retried_and_the_stream_goes_on(
     drop, checkpoint, log = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "stream.log"
     files = generate(env, drop, 6, seed=8)
     stream = start_spark_submit(
-        env, log, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint), "--available-now"
-    )
+        env, log, *own_sink.args, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
+        "--available-now",
+    )  # fmt: skip
     try:
-        wait_for(lambda: count(account, "ingest_batches") >= 2, "two batches committed")
-        own_server.stop()
+        wait_for(lambda: own_sink.count("ingest_batches") >= 2, "two batches committed")
+        own_sink.stop_server()
         time.sleep(4)
-        own_server.start()
+        own_sink.start_server()
         assert stream.wait(300) == 0, log.read_text(errors="replace")[-3000:]
     finally:
         if stream.poll() is None:
             kill_group(stream)
     output = log.read_text(errors="replace")
     assert "retrying in" in output
-    assert account.password not in output
-    assert_sink_matches(account, files)
-    print(f"server down 4 s mid-run: {output.count('retrying in')} retries, exit 0")
+    assert _password(own_sink) not in output
+    assert_sink_matches(own_sink, files)
+    print(f"{own_sink.kind} down 4 s mid-run: {output.count('retrying in')} retries, exit 0")
 
 
 def test_outage_beyond_the_retry_budget_stops_clearly_and_restart_resumes(
-    app_env: dict[str, str], own_server: LocalServer, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    account = own_server.create_account("ingest", "ingest_app")
-    env = {
-        **app_env,
-        **account.environ(),
-        "SINK_RETRIES": "2",
-        "SINK_RETRY_BASE_SECONDS": "0.2",
-        PAUSE_AFTER_COMMIT_ENV: "1",
-    }
-    drop, checkpoint, log = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "stream.log"
-    files = generate(env, drop, 5, seed=9)
-    args = ("--input-dir", str(drop), "--checkpoint-dir", str(checkpoint), "--available-now")
-    stream = start_spark_submit(env, log, *args)
+    server = LocalServer(tmp_path / "mysql", free_port())
+    server.start()
     try:
-        wait_for(lambda: count(account, "ingest_batches") >= 1, "a batch committed")
-        own_server.stop()
-        assert stream.wait(300) == 1
+        own = mysql_sink(server, "budget")
+        env = {
+            **own.env(),
+            "SINK_RETRIES": "2",
+            "SINK_RETRY_BASE_SECONDS": "0.2",
+            PAUSE_AFTER_COMMIT_ENV: "1",
+        }
+        drop, checkpoint, log = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "s.log"
+        files = generate(env, drop, 5, seed=9)
+        args = ("--input-dir", str(drop), "--checkpoint-dir", str(checkpoint), "--available-now")
+        stream = start_spark_submit(env, log, *args)
+        try:
+            wait_for(lambda: own.count("ingest_batches") >= 1, "a batch committed")
+            server.stop()
+            assert stream.wait(300) == 1
+        finally:
+            if stream.poll() is None:
+                kill_group(stream)
+        output = log.read_text(errors="replace")
+        assert output.count("giving up") == 1, output[-3000:]
+        assert "failed 3 time(s)" in output
+        assert _password(own) not in output
+
+        server.start()
+        env.pop(PAUSE_AFTER_COMMIT_ENV)
+        resumed = spark_submit(env, *args)
+        assert resumed.returncode == 0, resumed.stdout[-3000:]
+        assert_sink_matches(own, files)
     finally:
-        if stream.poll() is None:
-            kill_group(stream)
-    output = log.read_text(errors="replace")
-    assert output.count("giving up") == 1, output[-3000:]
-    assert "failed 3 time(s)" in output
-    assert account.password not in output
-
-    own_server.start()
-    env.pop(PAUSE_AFTER_COMMIT_ENV)
-    resumed = spark_submit(env, *args)
-    assert resumed.returncode == 0, resumed.stdout[-3000:]
-    assert_sink_matches(account, files)
+        server.stop()
 
 
-def _descendants(pid: int) -> list[int]:
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(stat[1]) == parent:
-                    found.append(int(entry.name))
-                    frontier.append(int(entry.name))
-    return found
-
-
-@pytest.mark.parametrize("how", ["SIGTERM to spark-submit", "SIGINT to the process group"])
+@pytest.mark.parametrize(
+    ("kind", "how"),
+    [("mysql", "SIGTERM to spark-submit"), ("postgresql", "SIGINT to the process group")],
+)
 def test_stop_signal_ends_cleanly_and_restart_resumes(
-    how: str, app_env: dict[str, str], mysql_account: AppAccount, tmp_path: Path
+    kind: str, how: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    if kind == "mysql":
+        sink = mysql_sink(request.getfixturevalue("mysql_server"), f"s_{uuid.uuid4().hex[:8]}")
+    else:
+        sink = postgresql_sink(request.getfixturevalue("pg_server"), f"s_{uuid.uuid4().hex[:8]}")
+    env = sink.env()
     drop, checkpoint, log = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "stream.log"
     staging = tmp_path / "staging"
-    files = generate(app_env, staging, 8, seed=33)
+    files = generate(env, staging, 8, seed=33)
     drop.mkdir()
-    args = ("--input-dir", str(drop), "--checkpoint-dir", str(checkpoint))
-    stream = start_spark_submit(app_env, log, *args)
+    args = (*sink.args, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint))
+    stream = start_spark_submit(env, log, *args)
     try:
         for path in files[:4]:  # a live stream, files arriving one by one
             shutil.copy(path, drop / f".{path.name}.tmp")
             os.replace(drop / f".{path.name}.tmp", drop / path.name)
             time.sleep(0.5)
-        wait_for(lambda: count(mysql_account, "ingest_batches") >= 2, "batches committed")
-        for pid in [stream.pid, *_descendants(stream.pid)]:
+        wait_for(lambda: sink.count("ingest_batches") >= 2, "batches committed")
+        for process in [psutil.Process(stream.pid), *psutil.Process(stream.pid).children(True)]:
             try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            except FileNotFoundError:  # a short-lived helper process already gone
+                assert _password(sink) not in " ".join(process.cmdline())
+            except psutil.NoSuchProcess:  # a short-lived helper process already gone
                 continue
-            assert mysql_account.password not in cmdline
         if how.startswith("SIGTERM"):
             stream.send_signal(signal.SIGTERM)
         else:
@@ -214,6 +249,6 @@ def test_stop_signal_ends_cleanly_and_restart_resumes(
 
     for path in files[4:]:
         shutil.copy(path, drop / path.name)
-    resumed = spark_submit(app_env, *args, "--available-now")
+    resumed = spark_submit(env, *args, "--available-now")
     assert resumed.returncode == 0, resumed.stdout[-3000:]
-    assert_sink_matches(mysql_account, files)
+    assert_sink_matches(sink, files)

@@ -121,7 +121,7 @@ def test_dimensions_upsert_placeholders_and_completion(
         _drop(drop / "u1.csv", users + "u1,Ann,ann@x.io,Rome,2023-01-01T00:00:00Z\n", now - 20),
         # A later arrival of u1 wins; an older arrival processed after it does not.
         _drop(drop / "u2.csv", users + "u1,Ann B,annb@x.io,Oslo,2023-01-01T00:00:00Z\n"
-              "u2,Bo,bo@x.io,,2023-02-01T00:00:00+01:00\nu3,,bad,Rome,x\n", now - 10),  # fmt: skip
+              "u2,Bo,bo@x.io,,2023-02-01T00:00:00+01:00\nu3,,bad,Rome,x\n", now - 10),
         _drop(drop / "p.csv", products + " p1 ,Pen,Office,2.499\np2,Cup,Home,-1\n", now),
     ]
     run_stream(spark, sink, drop, tmp_path / "checkpoint", files=1)
