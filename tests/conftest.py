@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,13 +42,22 @@ def mysql_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServ
     server.stop()
 
 
+def postgres_base() -> Path:
+    """A folder for a private PostgreSQL cluster, outside pytest's tree: its server runs as the
+    `postgres` user, which must traverse every parent, and a later pytest run resets the
+    permissions of /tmp/pytest-of-<user> to 0700."""
+    return Path(tempfile.mkdtemp(prefix="ingest-pg-"))
+
+
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+def pg_server() -> Iterator[LocalPostgres]:
     """A private PostgreSQL server (zone America/New_York, to catch any shift) on a free port."""
-    server = LocalPostgres(tmp_path_factory.mktemp("postgresql"), free_port())
+    base = postgres_base()
+    server = LocalPostgres(base, free_port())
     server.start()
     yield server
     server.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def _name() -> str:

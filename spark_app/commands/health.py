@@ -3,11 +3,15 @@
 Conditions, checked in this order (the first that fails is the reason):
 
 1. The database is reachable (MYSQL_* settings, or PG* with INGEST_SINK=postgresql).
-2. A batch was committed within --max-age seconds. An idle stream is healthy: with --input-dir,
+2. The stream is alive: its latest run record is `running` and was refreshed within
+   --max-heartbeat-age seconds (the job refreshes it every RUN_RECORD_INTERVAL_SECONDS, 60 by
+   default). A stream that ended or died is not healthy, even with nothing waiting; pass
+   --allow-stopped where the job runs with --available-now on a schedule.
+3. A batch was committed within --max-age seconds. An idle stream is healthy: with --input-dir,
    an old (or no) last commit is fine while no file is waiting.
-3. With --input-dir: at most --max-waiting-files files are waiting (visible *.csv files modified
+4. With --input-dir: at most --max-waiting-files files are waiting (visible *.csv files modified
    after the newest file of the last committed batch; the file source takes files oldest first).
-4. Rejected rows are at most --max-reject-share of the rows read by the last --reject-window
+5. Rejected rows are at most --max-reject-share of the rows read by the last --reject-window
    batches.
 """
 
@@ -22,7 +26,7 @@ from pathlib import Path
 
 from spark_app.common import batch_metrics as batchstats
 from spark_app.common.backlog import waiting_files
-from spark_app.common.batch_metrics import LastBatch, RecentRejects
+from spark_app.common.batch_metrics import LastBatch, LastRun, RecentRejects
 from spark_app.common.database import DatabaseSettings, SettingsError, connect, sink_from_env
 from spark_app.common.errors import database_errors, is_missing_table, summarize
 from spark_app.common.numbers import non_negative_int, number_arg, positive_int
@@ -39,6 +43,8 @@ class Limits:
     max_waiting_files: int = 50
     max_reject_share: float = 0.2
     reject_window: int = 20
+    max_heartbeat_age: float = 180.0
+    allow_stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,12 +54,16 @@ class Observed:
     last: LastBatch | None
     waiting: int | None  # None: no --input-dir
     rejects: RecentRejects
+    run: LastRun | None = None
 
 
 def verdict(seen: Observed, limits: Limits) -> tuple[bool, str]:
     """(healthy, reason) for what was seen; pure, so each rule is tested on its own."""
     idle = seen.waiting == 0
     waiting = "" if seen.waiting is None else f", {seen.waiting} file(s) waiting"
+    alive = _liveness(seen.run, limits)
+    if alive is not None:
+        return False, alive + waiting
     if seen.last is None and not idle:
         return False, f"no batch committed yet{waiting}"
     if seen.last is not None and seen.last.committed_s_ago > limits.max_age and not idle:
@@ -78,20 +88,37 @@ def verdict(seen: Observed, limits: Limits) -> tuple[bool, str]:
     return True, f"{state}{last}{waiting}, rejected {100 * share:.1f} % {window}"
 
 
+def _liveness(run: LastRun | None, limits: Limits) -> str | None:
+    """Why the stream is not alive, or None when it is (or when that is not asked)."""
+    if limits.allow_stopped:
+        return None
+    if run is None:
+        return "the stream has never run (no run record in pipeline_runs)"
+    if run.state != "running":
+        return f"the stream is not running: run {run.run_id} {run.state}"
+    if run.recorded_s_ago > limits.max_heartbeat_age:
+        return (
+            f"no sign of life from run {run.run_id} for {run.recorded_s_ago:.0f} s"
+            f" (max {limits.max_heartbeat_age:g} s): the job died or hangs"
+        )
+    return None
+
+
 def observe(settings: DatabaseSettings, input_dir: Path | None, window: int) -> Observed:
     """Ask the database (and the drop folder); a database error when it cannot."""
     with connect(settings, timeout=5) as handle:
         try:
             last = batchstats.last_batch(handle)
             rejects = batchstats.recent_rejects(handle, window)
+            run = batchstats.last_run(handle)
         except database_errors() as exc:
             if not is_missing_table(exc):
                 raise
-            last, rejects = None, RecentRejects(0, 0, 0)
+            last, rejects, run = None, RecentRejects(0, 0, 0), None
     waiting = None
     if input_dir is not None:
         waiting = waiting_files(input_dir, last.newest_file_s_ago if last else None)
-    return Observed(last, waiting, rejects)
+    return Observed(last, waiting, rejects, run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=limits.max_reject_share,
     )
     parser.add_argument(
+        "--max-heartbeat-age",
+        type=number_arg(float, above=0),
+        default=limits.max_heartbeat_age,
+        help="seconds since the running job last refreshed its run record",
+    )
+    parser.add_argument(
+        "--allow-stopped",
+        action="store_true",
+        help="a stream that is not running is fine (scheduled --available-now runs)",
+    )
+    parser.add_argument(
         "--reject-window",
         type=positive_int,
         default=limits.reject_window,
@@ -125,7 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Print `healthy: ...` or `unhealthy: ...`; returns 0 or 1."""
     args = build_parser().parse_args(argv)
-    limits = Limits(args.max_age, args.max_waiting_files, args.max_reject_share, args.reject_window)
+    limits = Limits(
+        args.max_age,
+        args.max_waiting_files,
+        args.max_reject_share,
+        args.reject_window,
+        args.max_heartbeat_age,
+        args.allow_stopped,
+    )
     try:
         settings = sink_from_env(os.environ)
     except SettingsError as exc:

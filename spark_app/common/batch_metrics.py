@@ -120,3 +120,27 @@ def batches_of_last_runs(handle: Any, runs: int) -> list[BatchRow]:
         )
         for run_id, committed, read, rejected, rate, oldest, newest in rows
     ]
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """The latest run of the job, from its run record: its state and when it last wrote it."""
+
+    run_id: str
+    state: str
+    recorded_s_ago: float
+
+
+def last_run(handle: Any) -> LastRun | None:
+    """The most recently started run in pipeline_runs (imported records aside)."""
+    rows = _rows(
+        handle,
+        "SELECT run_id, state, recorded_at FROM pipeline_runs WHERE state <> 'imported'"
+        " ORDER BY started_at DESC LIMIT 1",
+        (),
+    )
+    if not rows:
+        return None
+    run_id, state, recorded = rows[0]
+    ago = max(0.0, (datetime.now(UTC).replace(tzinfo=None) - recorded).total_seconds())
+    return LastRun(str(run_id), str(state), ago)

@@ -184,6 +184,8 @@ class BatchWriter:
                     return self._attempt(key, collect, attempt.retry_state.attempt_number)
         except Exception as exc:
             self._drop_connection()
+            if self.dialect.error_code(exc) is None:
+                raise  # not the database (Spark, the file system): main() reports it whole
             attempts = retrying.statistics.get("attempt_number", 1)
             where = f"{self.dialect.settings.label} at {self.dialect.settings.host}:" + str(
                 self.dialect.settings.port

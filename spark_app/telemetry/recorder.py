@@ -58,6 +58,8 @@ class RunRecorder:
             self.settings.history_file,
             ", ".join(str(p.pid) for p in self._sampler.processes),
         )
+        # The first record at once: the health check reads it as the stream's heartbeat.
+        self.write("running")
         self._thread.start()
 
     def _loop(self) -> None:

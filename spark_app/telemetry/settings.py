@@ -16,7 +16,8 @@ class ObservabilitySettings:
     """Where run records go, how often they are refreshed, how often a status line is logged."""
 
     history_file: Path = Path(DEFAULT_HISTORY_FILE)
-    record_interval: float = 300.0
+    # Also the stream's heartbeat for the health check (--max-heartbeat-age, 180 s).
+    record_interval: float = 60.0
     sample_interval: float = 5.0
     status_every: int = 10
 

@@ -8,7 +8,7 @@ import shutil
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -22,6 +22,7 @@ from spark_app.sink.writer import (
     PAUSE_BEFORE_COMMIT_ENV,
     PAUSE_MID_COMMIT_ENV,
 )
+from tests.conftest import postgres_base
 from tests.helpers import (
     assert_sink_matches,
     generate,
@@ -51,28 +52,30 @@ def test_sigkill_at_every_moment_then_restart(sink: SinkUnderTest, tmp_path: Pat
     args = (*sink.args, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
             "--available-now")  # fmt: skip
 
+    def crash(extra: dict[str, str], until: Callable[[], bool], what: str) -> None:
+        stream = start_spark_submit({**env, **extra}, log, *args)
+        try:
+            wait_for(until, what, timeout=300)
+        finally:
+            kill_group(stream)
+
     # 1. Batch 0 collected on the driver, its transaction not begun.
-    stream = start_spark_submit({**env, PAUSE_BEFORE_COMMIT_ENV: "60"}, log, *args)
-    wait_for(lambda: _log_grows(log, "test pause before commit"), "batch 0 collected")
-    kill_group(stream)
+    crash({PAUSE_BEFORE_COMMIT_ENV: "120"},
+          lambda: _log_grows(log, "test pause before commit"), "batch 0 collected")  # fmt: skip
     assert sink.count("events") == 0 and sink.count("ingest_batches") == 0
 
     # 2. In the middle of the load: every row of batch 0 written, the transaction not committed.
-    stream = start_spark_submit({**env, PAUSE_MID_COMMIT_ENV: "60"}, log, *args)
-    wait_for(lambda: _log_grows(log, "test pause inside the commit"), "batch 0 rows written")
-    kill_group(stream)
+    crash({PAUSE_MID_COMMIT_ENV: "120"},
+          lambda: _log_grows(log, "test pause inside the commit"), "rows written")  # fmt: skip
     assert sink.count("events") == 0 and sink.count("ingest_batches") == 0
 
     # 3. After the database commit, before Spark commits its offsets: a replay follows.
-    stream = start_spark_submit({**env, PAUSE_AFTER_COMMIT_ENV: "60"}, log, *args)
-    wait_for(lambda: sink.count("ingest_batches") == 1, "batch 0 committed")
-    kill_group(stream)
+    crash({PAUSE_AFTER_COMMIT_ENV: "120"},
+          lambda: sink.count("ingest_batches") == 1, "batch 0 committed")  # fmt: skip
     assert not (checkpoint / "commits" / "0").exists()
 
     # 4. At whatever moment the stream is in right after its third commit.
-    stream = start_spark_submit(env, log, *args)
-    wait_for(lambda: sink.count("ingest_batches") >= 3, "batch 2 committed")
-    kill_group(stream)
+    crash({}, lambda: sink.count("ingest_batches") >= 3, "batch 2 committed")
 
     # 5. A restart on the same checkpoint finishes the work.
     final = spark_submit(env, *args)
@@ -126,7 +129,7 @@ def own_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SinkUnd
     if request.param == "mysql":
         server = LocalServer(tmp_path / "mysql", free_port())
     else:
-        server = LocalPostgres(tmp_path / "postgresql", free_port())
+        server = LocalPostgres(postgres_base(), free_port())
     server.start()
     try:
         name = f"o_{uuid.uuid4().hex[:8]}"
