@@ -13,6 +13,8 @@ Conditions, checked in this order (the first that fails is the reason):
    after the newest file of the last committed batch; the file source takes files oldest first).
 5. Rejected rows are at most --max-reject-share of the rows read by the last --reject-window
    batches.
+6. With --integrity: `ingest-integrity` finds no violation (its checks scan events, so run this
+   one from a timer rather than a frequent container health check).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from spark_app.commands import integrity
 from spark_app.common import batch_metrics as batchstats
 from spark_app.common.backlog import waiting_files
 from spark_app.common.batch_metrics import LastBatch, LastRun, RecentRejects
@@ -152,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a stream that is not running is fine (scheduled --available-now runs)",
     )
     parser.add_argument(
+        "--integrity",
+        action="store_true",
+        help="also run ingest-integrity's checks (they scan events: not every few seconds)",
+    )
+    parser.add_argument(
         "--reject-window",
         type=positive_int,
         default=limits.reject_window,
@@ -182,8 +191,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unhealthy: database unreachable at {settings.address}: {summarize(exc)}")
         return UNHEALTHY
     healthy, reason = verdict(seen, limits)
+    if healthy and args.integrity:
+        problem = _integrity_problem(settings)
+        if problem:
+            healthy, reason = False, problem
     print(f"{'healthy' if healthy else 'unhealthy'}: {reason}")
     return HEALTHY if healthy else UNHEALTHY
+
+
+def _integrity_problem(settings: DatabaseSettings) -> str | None:
+    """The integrity check's violations in one line, or None when there are none."""
+    try:
+        with connect(settings, timeout=5) as handle:
+            findings = integrity.check(handle, integrity.DEFAULT_GRACE_SECONDS, datetime.now(UTC))
+    except database_errors() as exc:
+        if is_missing_table(exc):
+            return None
+        return f"integrity check failed: {summarize(exc)}"
+    if not findings:
+        return None
+    return "integrity: " + "; ".join(integrity.lines(findings)[:-1])
 
 
 if __name__ == "__main__":
