@@ -44,7 +44,8 @@ class StreamSettings:
     checkpoint_dir: str = "checkpoints/events"
     available_now: bool = False
     max_files_per_trigger: int = 1
-    trigger_interval: float = 0.5
+    # A file waits half of this on average before its batch starts: freshness vs listing cost.
+    trigger_interval: float = 0.25
     archive_dir: str | None = None
     archive_retention_hours: float = 168.0
     # Spark skips files older than this relative to the newest file it has seen; a file copied
