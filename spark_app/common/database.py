@@ -49,7 +49,7 @@ class DatabaseSettings:
 
 def _port(environ: Mapping[str, str], key: str, default: int) -> int:
     text = environ.get(key, "").strip() or str(default)
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise SettingsError(f"{key} must be a port number, got {text!r}")
     return int(text)
 

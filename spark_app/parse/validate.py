@@ -28,7 +28,8 @@ TIME_PATTERN = (
     r"(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
 )
 # One @ with something on each side and no whitespace: an address, not a full RFC 5322 check.
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
+# (?U): \s is any Unicode whitespace, as the contract trims (Java's default is ASCII only).
+EMAIL_PATTERN = r"(?U)^[^@\s]+@[^@\s]+$"
 # DATETIME's supported range; a time outside it is not one we can store.
 MIN_YEAR, MAX_YEAR = 1000, 9999
 

@@ -29,9 +29,7 @@ def _drop(path: Path, text: str, mtime: float | None = None) -> Path:
     return path
 
 
-def test_stream_equals_oracle(
-    spark: SparkSession, sink: SinkUnderTest, tmp_path: Path
-) -> None:
+def test_stream_equals_oracle(spark: SparkSession, sink: SinkUnderTest, tmp_path: Path) -> None:
     drop = tmp_path / "drop"
     assert generator_cli.main(
         ["--output-dir", str(drop), "--files", "4", "--interval", "0", "--seed", "11",
@@ -120,8 +118,12 @@ def test_dimensions_upsert_placeholders_and_completion(
         _drop(drop / "e1.csv", HEADER + "e1,u1,p1,view,2.50,2024-01-01T00:00:00Z\n", now - 30),
         _drop(drop / "u1.csv", users + "u1,Ann,ann@x.io,Rome,2023-01-01T00:00:00Z\n", now - 20),
         # A later arrival of u1 wins; an older arrival processed after it does not.
-        _drop(drop / "u2.csv", users + "u1,Ann B,annb@x.io,Oslo,2023-01-01T00:00:00Z\n"
-              "u2,Bo,bo@x.io,,2023-02-01T00:00:00+01:00\nu3,,bad,Rome,x\n", now - 10),
+        _drop(
+            drop / "u2.csv",
+            users + "u1,Ann B,annb@x.io,Oslo,2023-01-01T00:00:00Z\n"
+            "u2,Bo,bo@x.io,,2023-02-01T00:00:00+01:00\nu3,,bad,Rome,x\n",
+            now - 10,
+        ),
         _drop(drop / "p.csv", products + " p1 ,Pen,Office,2.499\np2,Cup,Home,-1\n", now),
     ]
     run_stream(spark, sink, drop, tmp_path / "checkpoint", files=1)
@@ -129,9 +131,7 @@ def test_dimensions_upsert_placeholders_and_completion(
     run_stream(spark, sink, drop, tmp_path / "checkpoint", files=1)
     expected = assert_sink_matches(sink, [*files, late])
     assert expected.users["u1"] == ("Ann B", "annb@x.io", "Oslo", datetime(2023, 1, 1))
-    assert sink.rejected() == sorted(
-        [("p.csv", "bad_list_price", 3), ("u2.csv", "bad_name", 4)]
-    )
+    assert sink.rejected() == sorted([("p.csv", "bad_list_price", 3), ("u2.csv", "bad_name", 4)])
 
 
 def test_real_commands_end_to_end(sink: SinkUnderTest, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_app.job.config import ConfigError
+from spark_app.common.numbers import NumberError
 from spark_app.runhistory.record import RunTotals
 from spark_app.telemetry.settings import observability_from_env
 from spark_app.telemetry.status import status_text
@@ -15,7 +15,7 @@ from spark_app.telemetry.status import status_text
 def test_defaults() -> None:
     settings = observability_from_env({})
     assert settings.history_file == Path("runs/history.json")
-    assert (settings.record_interval, settings.sample_interval) == (300.0, 5.0)
+    assert (settings.record_interval, settings.sample_interval) == (60.0, 5.0)
     assert settings.status_every == 10
 
 
@@ -35,11 +35,17 @@ def test_environment_overrides() -> None:
         ("RUN_RECORD_INTERVAL_SECONDS", "soon", "RUN_RECORD_INTERVAL_SECONDS must be a number"),
         ("RUN_RECORD_INTERVAL_SECONDS", "0", "RUN_RECORD_INTERVAL_SECONDS must be >= 1"),
         ("RESOURCE_SAMPLE_SECONDS", "-1", "RESOURCE_SAMPLE_SECONDS must be >= 0.1"),
+        ("RUN_RECORD_INTERVAL_SECONDS", "inf", "RUN_RECORD_INTERVAL_SECONDS must be a finite"),
+        ("RESOURCE_SAMPLE_SECONDS", "nan", "RESOURCE_SAMPLE_SECONDS must be a finite number"),
         ("STATUS_EVERY_BATCHES", "2.5", "STATUS_EVERY_BATCHES must be a whole number"),
+        ("STATUS_EVERY_BATCHES", "-1", "STATUS_EVERY_BATCHES must be >= 0"),
+        ("STATUS_EVERY_BATCHES", "nan", "STATUS_EVERY_BATCHES must be a finite number"),
+        ("STATUS_EVERY_BATCHES", "inf", "STATUS_EVERY_BATCHES must be a finite number"),
+        ("STATUS_EVERY_BATCHES", "often", "STATUS_EVERY_BATCHES must be a number"),
     ],
 )
 def test_bad_values_name_the_variable(key: str, value: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(NumberError, match=f"^{message}"):
         observability_from_env({key: value})
 
 

@@ -143,17 +143,27 @@ def test_import_starts_a_history_file_where_there_is_none(
     assert [r["run_id"] for r in runstore.read_history(target)] == ["20260101_190000"]
 
 
-def test_import_needs_mysql_settings_unless_no_db(
+@pytest.mark.parametrize(
+    ("sink", "variable"), [(None, "MYSQL_DATABASE"), ("postgresql", "PGDATABASE")]
+)
+def test_import_needs_database_settings_unless_no_db(
     tmp_path: Path,
     history: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    sink: str | None,
+    variable: str,
 ) -> None:
-    monkeypatch.delenv("MYSQL_DATABASE", raising=False)
+    for name in ("INGEST_SINK", "MYSQL_DATABASE", "PGDATABASE"):
+        monkeypatch.delenv(name, raising=False)
+    if sink is not None:
+        monkeypatch.setenv("INGEST_SINK", sink)
+    before = history.read_bytes()
     path = write(tmp_path / "r.json", valid())
     code, _, err = run(["import", str(path), "--history", str(history)], capsys)
     assert code == 2
-    assert "MYSQL_DATABASE is not set (or pass --no-db)" in err
+    assert f"{variable} is not set (or pass --no-db)" in err
+    assert history.read_bytes() == before
 
 
 def test_history_file_env_is_the_default(
