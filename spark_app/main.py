@@ -101,6 +101,13 @@ def start_archive_pruner(config: AppConfig) -> ArchivePruner | None:
     return pruner
 
 
+def ensure_local_folder(folder: str) -> None:
+    """Create a local drop folder that does not exist yet (the file source requires it)."""
+    if "://" in folder and not folder.startswith("file:"):
+        return
+    Path(folder.removeprefix("file://").removeprefix("file:")).mkdir(parents=True, exist_ok=True)
+
+
 def run_stream(
     spark: SparkSession,
     config: AppConfig,
@@ -123,6 +130,7 @@ def run_stream(
             )
         )
     pruner = start_archive_pruner(config)
+    ensure_local_folder(config.stream.input_dir)
     failed, unexpected = True, 0
     try:
         query = start_query(spark, config.stream, writer)
@@ -137,6 +145,14 @@ def run_stream(
         try:
             run_until_stopped(query, stop.event)
         except Exception as exc:
+            if writer.failure is None and stop.event.is_set():
+                # A signal to the whole process group (Ctrl-C) also reaches the JVM's helper
+                # processes, which can fail the last checkpoint write: the stop was asked for,
+                # and the batch, committed or not, is replayed safely on restart.
+                log.warning("while stopping, the query ended with: %s", summarize(exc))
+                log.info("stream stopped cleanly")
+                failed = False
+                return 0
             if writer.failure is None:
                 # Not the database: keep the whole error, it is a bug or a bad set-up.
                 unexpected = 1
