@@ -39,7 +39,9 @@ def start_query(
         read_files(spark, settings)
         .transform(parse_files)
         .writeStream.queryName(QUERY_NAME)
-        .foreachBatch(functools.partial(write_batch, writer=writer))
+        .foreachBatch(
+            functools.partial(write_batch, writer=writer, checkpoint_dir=settings.checkpoint_dir)
+        )
         .option("checkpointLocation", settings.checkpoint_dir)
     )
     if settings.available_now:

@@ -91,8 +91,12 @@ def distinct(table: pa.Table, column: str) -> list[str]:
     return sorted(str(value) for value in values if value is not None)
 
 
-def prepare(table: pa.Table) -> PreparedBatch:
-    """Validated rows of a batch (any order) -> the parts one transaction writes."""
+def prepare(table: pa.Table, listed: list[FileEntry] | None = None) -> PreparedBatch:
+    """Validated rows of a batch (any order) -> the parts one transaction writes.
+
+    `listed` are the files the source put in the batch: Spark's scan gives no row at all for a
+    0-byte file, so those are known from the source's log only.
+    """
     rows = _in_arrival_order(table)
     is_marker = pc.equal(rows.column("kind"), FILE_MARKER)
     markers = rows.filter(is_marker)
@@ -116,6 +120,8 @@ def prepare(table: pa.Table) -> PreparedBatch:
             strict=True,
         )
     ]
+    seen = {entry.path for entry in files}
+    files += [entry for entry in listed or [] if entry.path not in seen]
     return PreparedBatch(
         files=files,
         rows_read=records.num_rows,

@@ -7,10 +7,13 @@ per batch): the driver already holds that connection, batches are bounded by
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -24,7 +27,7 @@ from tenacity import (
 
 from spark_app.common.errors import summarize
 from spark_app.job.config import RetryPolicy
-from spark_app.sink.batch import BatchKey, prepare
+from spark_app.sink.batch import BatchKey, FileEntry, prepare
 from spark_app.sink.dialect import BatchRecord, Dialect
 from spark_app.sink.protocol import commit_batch
 
@@ -99,14 +102,18 @@ class BatchWriter:
         self._drop_connection()
 
     def _attempt(
-        self, key: BatchKey, collect: Callable[[], pa.Table], attempt: int
+        self,
+        key: BatchKey,
+        collect: Callable[[], pa.Table],
+        listed: list[FileEntry],
+        attempt: int,
     ) -> BatchRecord | None:
         started = time.monotonic()
         connection = self._connect()
         if self.dialect.is_committed(connection, key):
             log.info("batch %d: already committed, replay skipped", key.batch_id)
             return None
-        prepared = prepare(collect())
+        prepared = prepare(collect(), listed)
         stage_ms = int((time.monotonic() - started) * 1000)
         if self.pauses.before_commit:
             log.warning("batch %d: test pause before commit", key.batch_id)
@@ -151,7 +158,12 @@ class BatchWriter:
             self._drop_connection()
         return transient
 
-    def write(self, key: BatchKey, collect: Callable[[], pa.Table]) -> BatchRecord | None:
+    def write(
+        self,
+        key: BatchKey,
+        collect: Callable[[], pa.Table],
+        listed: list[FileEntry] | None = None,
+    ) -> BatchRecord | None:
         """Commit one batch, retrying transient failures with exponential backoff and jitter."""
         policy = self.retry
 
@@ -181,7 +193,9 @@ class BatchWriter:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._attempt(key, collect, attempt.retry_state.attempt_number)
+                    return self._attempt(
+                        key, collect, listed or [], attempt.retry_state.attempt_number
+                    )
         except Exception as exc:
             self._drop_connection()
             if self.dialect.error_code(exc) is None:
@@ -204,10 +218,45 @@ class BatchWriter:
         return None
 
 
-def write_batch(batch_df: Any, batch_id: int, *, writer: BatchWriter) -> None:
+def source_log_files(checkpoint_dir: str, batch_id: int) -> list[FileEntry]:
+    """The files the file source put in a batch, from its log in a local checkpoint.
+
+    Lines after the version line are JSON: path, timestamp (ms) and batchId; every tenth log is
+    a `.compact` file holding the earlier batches too. A remote checkpoint gives no list.
+    """
+    if "://" in checkpoint_dir and not checkpoint_dir.startswith("file:"):
+        return []
+    folder = Path(checkpoint_dir.removeprefix("file://").removeprefix("file:")) / "sources" / "0"
+    for name in (str(batch_id), f"{batch_id}.compact"):
+        try:
+            lines = (folder / name).read_text("utf-8").splitlines()[1:]
+        except OSError:
+            continue
+        entries = [json.loads(line) for line in lines if line.strip()]
+        return [
+            FileEntry(
+                _as_source_path(str(entry["path"])),
+                datetime.fromtimestamp(int(entry["timestamp"]) / 1000, UTC).replace(tzinfo=None),
+                0,
+            )
+            for entry in entries
+            if int(entry.get("batchId", batch_id)) == batch_id
+        ]
+    return []
+
+
+def _as_source_path(path: str) -> str:
+    """The log's `file:///x` as the scan names it (`file:/x`)."""
+    return "file:/" + path.removeprefix("file:///") if path.startswith("file:///") else path
+
+
+def write_batch(
+    batch_df: Any, batch_id: int, *, writer: BatchWriter, checkpoint_dir: str | None = None
+) -> None:
     """foreachBatch handler: one micro-batch, exactly once."""
     spark = batch_df.sparkSession
     query_id = spark.sparkContext.getLocalProperty(QUERY_ID_PROPERTY)
     if not query_id:
         raise RuntimeError("write_batch must run inside a streaming query's foreachBatch")
-    writer.write(BatchKey(query_id=query_id, batch_id=batch_id), batch_df.toArrow)
+    listed = source_log_files(checkpoint_dir, batch_id) if checkpoint_dir else []
+    writer.write(BatchKey(query_id=query_id, batch_id=batch_id), batch_df.toArrow, listed)

@@ -17,10 +17,11 @@ from typing import Any
 import pyspark
 import pytest
 
-from localmysql import AppAccount, free_port
+from localmysql import free_port
 from spark_app.job.session import APP_NAME
 from tests.conftest import REPO
 from tests.helpers import assert_sink_matches, generate
+from tests.sinks import SinkUnderTest
 
 pytestmark = pytest.mark.integration
 
@@ -43,9 +44,9 @@ class Cluster:
             return json.load(response)  # type: ignore[no-any-return]
 
 
-def daemon_env(app_env: dict[str, str]) -> dict[str, str]:
+def daemon_env() -> dict[str, str]:
     """Environment of master and worker: loopback only, executors on this Python, no secrets."""
-    env = {key: value for key, value in app_env.items() if not key.startswith("MYSQL_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "PG", "SPARK_"))}
     env.update({"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable})
     return env
 
@@ -95,9 +96,9 @@ def wait_for_worker(
 
 
 @pytest.fixture
-def cluster(app_env: dict[str, str], tmp_path: Path) -> Iterator[Cluster]:
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """A standalone master and one worker (1 core, 1 GiB) on free loopback ports."""
-    env = daemon_env(app_env)
+    env = daemon_env()
     port, ui_port, worker_ui_port = free_port(), free_port(), free_port()
     logs = [tmp_path / "master.log", tmp_path / "worker.log"]
     spark = Cluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}", tmp_path / "work")
@@ -142,14 +143,16 @@ class EventLog:
     """What a Spark event log says about where the job ran."""
 
     master: str | None
-    # One entry per micro-batch that wrote over JDBC: the (executor id, host) of its tasks.
-    writes: list[set[tuple[str, str]]]
+    # One entry per micro-batch that parsed files: the (executor id, host) of its tasks.
+    batches: list[set[tuple[str, str]]]
 
 
 def read_event_log(path: Path) -> EventLog:
-    """spark.master, and the executors that ran the tasks of each JDBC write."""
+    """spark.master, and the executors that ran the tasks of each micro-batch that parsed."""
     master: str | None = None
-    jdbc_roots: list[str] = []  # SQL executions that saved into the JDBC data source
+    # A micro-batch is one root SQL execution; its plan splits the files with mapInArrow, and
+    # the collect of foreachBatch runs as a nested execution whose jobs carry the root's id.
+    roots: list[str] = []
     stage_root: dict[int, str] = {}
     tasks: list[tuple[int, str, str]] = []
     for line in path.read_text().splitlines():
@@ -158,8 +161,8 @@ def read_event_log(path: Path) -> EventLog:
         if kind == "SparkListenerEnvironmentUpdate":
             master = event["Spark Properties"].get("spark.master", master)
         elif kind.endswith("SparkListenerSQLExecutionStart"):
-            if "JdbcRelationProvider" in event.get("physicalPlanDescription", ""):
-                jdbc_roots.append(str(event["rootExecutionId"]))
+            if "MapInArrow" in event.get("physicalPlanDescription", ""):
+                roots.append(str(event["rootExecutionId"]))
         elif kind == "SparkListenerJobStart":
             root = event["Properties"].get("spark.sql.execution.root.id")
             for stage in event["Stage IDs"]:
@@ -167,22 +170,22 @@ def read_event_log(path: Path) -> EventLog:
         elif kind == "SparkListenerTaskEnd":
             info = event["Task Info"]
             tasks.append((event["Stage ID"], info["Executor ID"], info["Host"]))
-    writes = [
+    batches = [
         {(executor, host) for stage, executor, host in tasks if stage_root.get(stage) == root}
-        for root in jdbc_roots
+        for root in dict.fromkeys(roots)
     ]
-    return EventLog(master, writes)
+    return EventLog(master, batches)
 
 
 def test_job_runs_on_a_standalone_cluster(
-    cluster: Cluster, app_env: dict[str, str], mysql_account: AppAccount, tmp_path: Path
+    cluster: Cluster, mysql: SinkUnderTest, tmp_path: Path
 ) -> None:
     drop, checkpoint, event_logs = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "events"
     event_logs.mkdir()
-    files = generate(app_env, drop, 3, 21)
+    env = {**mysql.env(), "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+    files = generate(env, drop, 3, 21)
     assert len(files) == 3
 
-    env = {**app_env, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
     # An uncompressed single-file event log, to read where the tasks ran.
     event_log_conf = {
         "spark.eventLog.enabled": "true",
@@ -194,16 +197,16 @@ def test_job_runs_on_a_standalone_cluster(
     submitted = subprocess.run(
         ["spark-submit", "--master", cluster.url,
          *(arg for key, value in event_log_conf.items() for arg in ("--conf", f"{key}={value}")),
-         "spark_app/main.py", "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
-         "--available-now"],
+         "spark_app/main.py", *mysql.args, "--input-dir", str(drop),
+         "--checkpoint-dir", str(checkpoint), "--available-now"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         timeout=TIMEOUT, check=False,
     )  # fmt: skip
     output = submitted.stdout
     assert submitted.returncode == 0, output[-5000:]
-    assert "batch 2:" in output, output[-5000:]
-    assert app_env["MYSQL_PASSWORD"] not in output
-    assert_sink_matches(mysql_account, files)
+    assert "batch 2: 1 file(s), " in output, output[-5000:]
+    assert env["MYSQL_PASSWORD"] not in output
+    assert_sink_matches(mysql, files)
 
     # The driver's master was the cluster...
     (event_log,) = event_logs.iterdir()
@@ -213,15 +216,16 @@ def test_job_runs_on_a_standalone_cluster(
     app = finished_app(cluster)
     assert app["id"] == event_log.name
     assert app["state"] == "FINISHED", app
-    # ...the worker launched its executors, which received spark_app and the JDBC driver...
+    # ...the worker launched its executors, which received spark_app (no JDBC jar needed)...
     executors = [path for path in (cluster.work_dir / app["id"]).iterdir() if path.is_dir()]
     assert executors, f"no executor folder under {cluster.work_dir / app['id']}"
     for executor in executors:
         assert (executor / "stderr").is_file()
         assert (executor / "spark_app.zip").is_file()
-        assert list(executor.glob("*.jar")), f"no JDBC jar shipped to {executor}"
-    # ...and those executors ran every task of the JDBC writes, one write per micro-batch.
-    assert len(log.writes) == len(files), log
+        assert not list(executor.glob("*.jar")), f"a jar was shipped to {executor}"
+    # ...and those executors ran every task of the micro-batches, which split and checked
+    # the files (one file per batch here).
+    assert len(log.batches) == len(files), log
     on_worker = {(executor.name, "127.0.0.1") for executor in executors}
-    for write in log.writes:
-        assert write and write <= on_worker, (write, on_worker)
+    for tasks in log.batches:
+        assert tasks and tasks <= on_worker, (tasks, on_worker)

@@ -1,7 +1,12 @@
-"""docker-compose.yml: validated by docker-compose, its wiring checked without a Docker engine."""
+"""docker-compose.yml: validated by docker-compose, its wiring checked without a Docker engine.
+
+Rendered twice, as .env.example chooses it (MySQL) and with the PostgreSQL profile; what the
+services pass to the app is read back with the app's own settings functions.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -16,7 +21,10 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from localmysql.server import APP_PRIVILEGES
+from spark_app.commands import health
+from spark_app.commands.dashboard import cli as dashboard_cli
+from spark_app.common import database
+from spark_app.common.database import sink_from_env
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -25,9 +33,16 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "docker" / "Dockerfile"
 SPARK_CONF = REPO / "docker" / "spark-conf"
-INIT_SCRIPT = REPO / "docker" / "mysql-init" / "10-app-user.sh"
+INIT_SCRIPTS = {
+    "mysql": REPO / "docker" / "mysql-init" / "10-accounts.sh",
+    "postgresql": REPO / "docker" / "postgresql-init" / "10-accounts.sh",
+}
 SPARK_NODES = ("spark-master", "spark-worker", "stream")
 MASTER_URL = "spark://spark-master:7077"
+# The service of each account: the owner migrates, the writer streams, the reader looks.
+ROLES = {"migrate": "owner", "stream": "writer", "dashboard": "reader"}
+PORTS = {"mysql": 3306, "postgresql": 5432}
+SCRIPTS: dict[str, str] = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
 
 
 def docker_compose(*args: str, env_file: Path = ENV_EXAMPLE) -> subprocess.CompletedProcess[str]:
@@ -35,10 +50,9 @@ def docker_compose(*args: str, env_file: Path = ENV_EXAMPLE) -> subprocess.Compl
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.skip("docker-compose is not installed (Debian: apt-get install docker-compose)")
-    # Only the env file feeds the interpolation: no MYSQL_* or SPARK_* from this shell.
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "SPARK_", "COMPOSE_"))
-    }
+    # Only the env file feeds the interpolation: nothing of this shell's database settings.
+    prefixes = ("MYSQL_", "PG", "SPARK_", "COMPOSE_", "INGEST_", "DB_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     return subprocess.run(
         [binary, "--project-directory", str(REPO), "--file", str(COMPOSE_FILE),
          "--env-file", str(env_file), *args],
@@ -46,24 +60,44 @@ def docker_compose(*args: str, env_file: Path = ENV_EXAMPLE) -> subprocess.Compl
     )  # fmt: skip
 
 
+def env_example() -> dict[str, str]:
+    """The KEY=value lines of .env.example."""
+    pairs = (line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines())
+    return {p[0].strip(): p[1].strip() for p in pairs if len(p) == 2 and not p[0].startswith("#")}
+
+
 @pytest.fixture(scope="module")
-def rendered() -> dict[str, Any]:
-    """The configuration compose would run, with .env.example's values filled in."""
-    result = docker_compose("config")
-    assert result.returncode == 0, result.stderr
-    return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
+def env_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """.env.example as it is (MySQL), and switched to PostgreSQL in both of its places."""
+    folder = tmp_path_factory.mktemp("compose")
+    text = ENV_EXAMPLE.read_text()
+    switched = re.sub(r"(?m)^(COMPOSE_PROFILES|INGEST_SINK)=mysql$", r"\1=postgresql", text)
+    assert switched.count("=postgresql") == 2, "both settings name the database in .env.example"
+    (folder / "postgresql.env").write_text(switched)
+    return {"mysql": ENV_EXAMPLE, "postgresql": folder / "postgresql.env"}
+
+
+@pytest.fixture(scope="module")
+def renderings(env_files: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """The configuration compose would run, per database, with the env file's values."""
+    found = {}
+    for kind, path in env_files.items():
+        result = docker_compose("config", env_file=path)
+        assert result.returncode == 0, result.stderr
+        found[kind] = yaml.safe_load(result.stdout)
+    return found
+
+
+@pytest.fixture(scope="module")
+def rendered(renderings: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The configuration as .env.example chooses it."""
+    return renderings["mysql"]
 
 
 @pytest.fixture(scope="module")
 def raw() -> dict[str, Any]:
     """docker-compose.yml as written (anchors merged, ${VAR} not interpolated)."""
     return yaml.safe_load(COMPOSE_FILE.read_text())  # type: ignore[no-any-return]
-
-
-def env_example() -> dict[str, str]:
-    """The KEY=value lines of .env.example."""
-    pairs = (line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines())
-    return {p[0].strip(): p[1].strip() for p in pairs if len(p) == 2 and not p[0].startswith("#")}
 
 
 def mounts(service: dict[str, Any]) -> dict[str, str]:
@@ -92,27 +126,73 @@ def flag(command: list[str], name: str) -> str:
     return command[command.index(name) + 1]
 
 
-def test_compose_file_validates() -> None:
-    result = docker_compose("config", "-q")
-    assert result.returncode == 0, result.stderr
+def secrets_of(service: dict[str, Any]) -> list[str]:
+    """The names of the secrets a service mounts (short or long syntax)."""
+    return [s["source"] if isinstance(s, dict) else s for s in service.get("secrets", [])]
 
 
-def test_credentials_only_from_env_file(raw: dict[str, Any], tmp_path: Path) -> None:
-    # Without an env file, compose refuses to start rather than use a default password.
-    empty = tmp_path / "empty.env"
-    empty.write_text("")
-    result = docker_compose("config", "-q", env_file=empty)
-    assert result.returncode != 0
-    assert "is not set (cp .env.example .env)" in result.stderr, result.stderr
-    # Every password-like setting is a required ${VAR}, never a literal or a default.
-    for name, service in raw["services"].items():
+def published(service: dict[str, Any]) -> list[str]:
+    """A service's published ports as text (`127.0.0.1:8050:8050/tcp`)."""
+    return [str(port) for port in service.get("ports", [])]
+
+
+def is_script(name: str) -> bool:
+    """Whether `name` is a console script of pyproject.toml whose function exists."""
+    if name not in SCRIPTS:
+        return False
+    module, _, function = SCRIPTS[name].partition(":")
+    return callable(getattr(importlib.import_module(module), function, None))
+
+
+def test_compose_file_validates(env_files: dict[str, Path]) -> None:
+    for kind, path in env_files.items():
+        result = docker_compose("config", "-q", env_file=path)
+        assert result.returncode == 0, (kind, result.stderr)
+
+
+def test_passwords_only_from_secret_files(
+    raw: dict[str, Any], rendered: dict[str, Any], tmp_path: Path
+) -> None:
+    # Every password-like setting names a file of a secret that service mounts; none is a value.
+    for name, service in rendered["services"].items():
         for key, value in (service.get("environment") or {}).items():
             if "PASSWORD" in key:
-                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]*\}", str(value)), (name, key, value)
-    text = COMPOSE_FILE.read_text()
-    for key, value in env_example().items():
-        if "PASSWORD" in key:
-            assert value not in text, f"{key}'s example value is written in docker-compose.yml"
+                assert key.endswith("_FILE"), (name, key)
+                secret = PurePosixPath(str(value))
+                assert secret.parent == PurePosixPath("/run/secrets"), (name, key, value)
+                assert secret.name in secrets_of(service), (name, key)
+    for name, secret in rendered["secrets"].items():
+        assert Path(secret["file"]).parent == REPO / "secrets", name
+    # The secrets folder stays out of git and out of the image (COPY . /app).
+    assert "secrets/" in (REPO / ".gitignore").read_text().split()
+    assert "secrets" in (REPO / ".dockerignore").read_text().split()
+    assert not any("PASSWORD" in key for key in env_example())
+    assert not any("PASSWORD" in key for key in raw.get("x-mysql-target", {}))
+    # So .env holds no credential at all: compose renders without one.
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    assert docker_compose("config", "-q", env_file=empty).returncode == 0
+
+
+def test_each_account_only_where_it_is_needed(rendered: dict[str, Any]) -> None:
+    example, services = env_example(), rendered["services"]
+    for name, role in ROLES.items():
+        service = services[name]
+        user = example[f"DB_{role.upper()}"]
+        assert secrets_of(service) == [f"db_{role}"], name
+        environment = service["environment"]
+        assert environment["MYSQL_USER"] == environment["PGUSER"] == user, name
+        secret = f"/run/secrets/db_{role}"
+        assert environment["MYSQL_PASSWORD_FILE"] == environment["PGPASSWORD_FILE"] == secret
+    for name in ("spark-master", "spark-worker", "generator"):
+        environment = services[name].get("environment") or {}
+        assert not secrets_of(services[name]), name
+        assert not [key for key in environment if key.startswith(("MYSQL_", "PG"))], name
+    # Each database gets the three accounts' passwords and its own root's, for its init.
+    for kind in PORTS:
+        assert sorted(secrets_of(services[kind])) == sorted(
+            ["db_root", "db_owner", "db_writer", "db_reader"]
+        )
 
 
 def test_every_image_pinned(rendered: dict[str, Any]) -> None:
@@ -127,7 +207,10 @@ def test_every_image_pinned(rendered: dict[str, Any]) -> None:
             assert Path(service["build"]["context"]) == REPO, name
             assert service["build"]["dockerfile"] == "docker/Dockerfile", name
         else:
-            assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"{name}: {image!r} is not an exact version"
+            # A release, not a moving major tag (PostgreSQL's releases have two numbers).
+            exact = r"\d+\.\d+(\.\d+)?(-[a-z][a-z0-9]*)?"
+            assert re.fullmatch(exact, tag), f"{name}: {image!r} is not an exact version"
+            assert tag.count(".") == (1 if repository == "postgres" else 2), (name, image)
     for base in re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE):
         repository, _, tag = base.rpartition(":")
         assert re.match(r"\d+\.\d+\.\d+-", tag), f"docker/Dockerfile: base {base!r} is not pinned"
@@ -144,49 +227,100 @@ def test_spark_version_matches_pyspark() -> None:
     assert pin.specifier.contains(version), f"Spark {version} is outside pyproject's {pin}"
     # The image installs exactly that version, together with the project.
     assert 'pip install "pyspark==${SPARK_VERSION}" /app' in text
+    # No JDBC driver any more: the rows are written from the driver's Python.
+    assert "jars" not in (SPARK_CONF / "spark-defaults.conf").read_text()
+    assert "spark.jars" not in text and "extraClassPath" not in text
 
 
-def test_stream_gets_the_settings_the_app_reads(rendered: dict[str, Any]) -> None:
-    services = rendered["services"]
-    stream_env = services["stream"]["environment"]
-    read_by_app = set(re.findall(r'"(MYSQL_[A-Z]+)"', Path(app_config.__file__).read_text()))
-    assert read_by_app == {
-        "MYSQL_HOST", "MYSQL_PORT", "MYSQL_DATABASE", "MYSQL_USER", "MYSQL_PASSWORD"
-    }  # fmt: skip
-    assert {key for key in stream_env if key.startswith("MYSQL_")} == read_by_app
-    settings = app_config.mysql_from_env({k: str(v) for k, v in stream_env.items()})
-    assert (settings.host, settings.port) == ("mysql", 3306)
-    assert "mysql" in services and "3306" in str(services["mysql"]["ports"])
-    # MySQL creates the very account and schema the job logs in with.
-    example, mysql_env = env_example(), services["mysql"]["environment"]
-    assert settings.database == mysql_env["MYSQL_DATABASE"] == example["MYSQL_DATABASE"]
-    assert settings.user == mysql_env["APP_DB_USER"] == example["MYSQL_USER"]
-    assert settings.password == mysql_env["APP_DB_PASSWORD"] == example["MYSQL_PASSWORD"]
-    # Given MYSQL_USER/MYSQL_PASSWORD, the image would GRANT ALL: the account is made by the
-    # init script instead, with the rights of localmysql's accounts and no more.
-    assert not {"MYSQL_USER", "MYSQL_PASSWORD"} & set(mysql_env)
-    grants = re.findall(r"GRANT\s+(.+?)\s+ON\s", INIT_SCRIPT.read_text())
-    assert grants == [APP_PRIVILEGES]
+def variables_read_by_the_app() -> set[str]:
+    """The MYSQL_* and PG* names spark_app.common.database reads (passwords also as *_FILE)."""
+    text = Path(database.__file__).read_text()
+    names = set(re.findall(r'"((?:MYSQL|PG)[A-Z_]*)"', text))
+    return names | {f"{name}_FILE" for name in names if name.endswith("PASSWORD")}
 
 
-def test_mysql_initialised_from_the_app_schema(rendered: dict[str, Any]) -> None:
-    service = rendered["services"]["mysql"]
-    init = {
-        target: Path(source)
-        for target, source in mounts(service).items()
-        if target.startswith("/docker-entrypoint-initdb.d/")
-    }
-    # Run in name order: the account first, then the tables from the file the app applies.
-    assert [source for _, source in sorted(init.items())] == [
-        INIT_SCRIPT,
-        REPO / "spark_app" / "sql" / "schema.sql",
-    ]
-    assert sorted(init)[1].endswith(".sql")
-    # The entrypoint sources a non-executable .sh (which gives it docker_process_sql); an
+@pytest.mark.parametrize("kind", list(PORTS))
+def test_services_get_the_settings_the_app_reads(
+    kind: str, renderings: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    services, example = renderings[kind]["services"], env_example()
+    read_by_app = variables_read_by_the_app()
+    assert {"MYSQL_HOST", "MYSQL_PASSWORD_FILE", "PGHOST", "PGPASSWORD_FILE"} <= read_by_app
+    database_service = services[kind]
+    assert database_service["profiles"] == [kind]
+    created = database_service["environment"]
+    assert created.get("MYSQL_DATABASE", created.get("POSTGRES_DB")) == example["DB_NAME"]
+    for service_name, role in ROLES.items():
+        environment = {k: str(v) for k, v in services[service_name]["environment"].items()}
+        unknown = {k for k in environment if k.startswith(("MYSQL_", "PG"))} - read_by_app
+        assert not unknown, f"{service_name}: the app reads no {sorted(unknown)}"
+        # The secret's content, where the container would find it.
+        secret = tmp_path / f"db_{role}"
+        secret.write_text(f"secret-of-{role}\n")
+        for key, value in environment.items():
+            if key.endswith("PASSWORD_FILE"):
+                assert value == f"/run/secrets/db_{role}"
+                environment[key] = str(secret)
+        settings = sink_from_env(environment)
+        assert settings.kind == kind, service_name
+        assert (settings.host, settings.port) == (kind, PORTS[kind]), service_name
+        assert settings.database == example["DB_NAME"], service_name
+        assert settings.user == example[f"DB_{role.upper()}"], service_name
+        assert settings.password == f"secret-of-{role}", service_name
+        assert f":{PORTS[kind]}" in " ".join(published(database_service))
+    assert flag(services["stream"]["command"], "--sink") == kind
+
+
+def test_databases_make_the_three_accounts(renderings: dict[str, dict[str, Any]]) -> None:
+    example = env_example()
+    for kind, script in INIT_SCRIPTS.items():
+        service = renderings[kind]["services"][kind]
+        init = {
+            target: Path(source)
+            for target, source in mounts(service).items()
+            if target.startswith("/docker-entrypoint-initdb.d/")
+        }
+        # The accounts only: the tables come from `ingest-migrate`, run by the owner.
+        assert list(init.values()) == [script], kind
+        assert script.is_file()
+        for role in ("owner", "writer", "reader"):
+            assert service["environment"][f"DB_{role.upper()}"] == example[f"DB_{role.upper()}"]
+        data = [t for t, s in mounts(service).items() if s in renderings[kind]["volumes"]]
+        assert data, f"{kind} keeps its data on no named volume"
+    mysql = renderings["mysql"]["services"]["mysql"]
+    # The MySQL entrypoint sources a non-executable .sh (which gives it docker_process_sql); an
     # executable one would run on its own and fail.
-    assert not INIT_SCRIPT.stat().st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    assert "mysqladmin" in service["healthcheck"]["test"]
-    assert mounts(service)["/var/lib/mysql"] in rendered["volumes"]
+    assert not INIT_SCRIPTS["mysql"].stat().st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    # Only the owner gets rights there, as in the tests' servers; the others get theirs from
+    # the migration's GRANTs.
+    grant = r"GRANT\s+(.+?)\s+ON\s+\S+\s+TO\s+'\$\{(\w+)\}'@'%'(.*);"
+    grants = re.findall(grant, INIT_SCRIPTS["mysql"].read_text())
+    assert grants == [("ALL PRIVILEGES", "DB_OWNER", " WITH GRANT OPTION")]
+    # LOAD DATA LOCAL INFILE, the stream's one-pass path, is off by default in MySQL 8.
+    assert "--local-infile=1" in mysql["command"]
+    assert "mysqladmin" in mysql["healthcheck"]["test"]
+    postgresql = renderings["postgresql"]["services"]["postgresql"]
+    assert "pg_isready" in postgresql["healthcheck"]["test"]
+    assert 'ALTER SCHEMA public OWNER TO :"owner"' in INIT_SCRIPTS["postgresql"].read_text()
+
+
+def test_migrate_runs_once_with_the_owner_before_the_stream_and_the_dashboard(
+    rendered: dict[str, Any],
+) -> None:
+    services = rendered["services"]
+    migrate = services["migrate"]
+    command = migrate["command"]
+    assert command[0] == "ingest-migrate" and is_script(command[0])
+    assert SCRIPTS["ingest-migrate"] == "spark_app.commands.migrate:main"
+    assert flag(command, "--grant-writer") == services["stream"]["environment"]["MYSQL_USER"]
+    assert flag(command, "--grant-reader") == services["dashboard"]["environment"]["MYSQL_USER"]
+    # Exits 3 while the database is not up yet (it is one of two profiles, so no depends_on):
+    # restarted until it succeeds; only then do the others start.
+    assert migrate["restart"] == "on-failure"
+    for name in ("stream", "dashboard"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        ), name
 
 
 def test_input_and_checkpoint_on_storage_every_node_shares(rendered: dict[str, Any]) -> None:
@@ -215,13 +349,49 @@ def test_job_submitted_to_the_cluster(rendered: dict[str, Any]) -> None:
     assert url == MASTER_URL
     assert worker["command"] == ["spark-class", "org.apache.spark.deploy.worker.Worker", url]
     assert stream["command"][:4] == ["spark-submit", "--master", url, "spark_app/main.py"]
-    assert stream["depends_on"]["mysql"]["condition"] == "service_healthy"
-    assert "spark-master" in stream["depends_on"]
+    assert flag(stream["command"], "--sink") == stream["environment"]["INGEST_SINK"]
+    assert stream["depends_on"]["spark-master"]["condition"] == "service_healthy"
     assert stream["restart"] == "on-failure"
     # --scale spark-worker=N needs no fixed container name or host port on the worker.
     assert "container_name" not in worker and "ports" not in worker
-    published = {name: str(services[name].get("ports")) for name in ("spark-master", "stream")}
-    assert ":8080:8080" in published["spark-master"] and ":4040:4040" in published["stream"]
+    ports = {name: " ".join(published(services[name])) for name in ("spark-master", "stream")}
+    assert ":8080:8080" in ports["spark-master"] and ":4040:4040" in ports["stream"]
+
+
+def test_stream_health_checked_by_ingest_health(rendered: dict[str, Any]) -> None:
+    stream = rendered["services"]["stream"]
+    check = stream["healthcheck"]["test"]
+    assert check[:2] == ["CMD", "ingest-health"] and is_script("ingest-health")
+    # The flags are the command's own, and the drop folder is the stream's.
+    args = health.build_parser().parse_args(check[2:])
+    assert str(args.input_dir) == flag(stream["command"], "--input-dir")
+    assert not args.allow_stopped  # the stream runs for good: a stopped one is unhealthy
+
+
+def test_dashboard_on_port_8050_health_checked_on_healthz(rendered: dict[str, Any]) -> None:
+    dashboard = rendered["services"]["dashboard"]
+    command = dashboard["command"]
+    assert command[0] == "ingest-dashboard" and is_script(command[0])
+    args = dashboard_cli.build_parser().parse_args(command[1:])
+    assert (args.host, args.port) == ("0.0.0.0", 8050)
+    # Published on the host's loopback only: the page has no login.
+    assert published(dashboard) == ["127.0.0.1:8050:8050/tcp"]
+    check = " ".join(dashboard["healthcheck"]["test"])
+    assert "http://localhost:8050/healthz" in check
+    assert '"/healthz"' in (REPO / "spark_app/commands/dashboard/server.py").read_text()
+
+
+def test_dashboard_counts_the_files_waiting_in_the_shared_drop_folder(
+    rendered: dict[str, Any],
+) -> None:
+    # Without --input-dir the dashboard calls a quiet stream stale after --max-age, while the
+    # stream's own health check (with it) calls it idle and healthy: the two disagree.
+    services = rendered["services"]
+    dashboard, stream = services["dashboard"], services["stream"]
+    args = dashboard_cli.build_parser().parse_args(dashboard["command"][1:])
+    input_dir = flag(stream["command"], "--input-dir")
+    assert args.input_dir is not None and str(args.input_dir) == input_dir
+    assert volume_of(dashboard, input_dir) == volume_of(stream, input_dir)
 
 
 def test_prometheus_metrics_switched_on() -> None:
@@ -238,3 +408,10 @@ def test_prometheus_metrics_switched_on() -> None:
     assert "*.sink.prometheusServlet.class=org.apache.spark.metrics.sink.PrometheusServlet" in (
         metrics
     )
+
+
+def test_every_bind_mount_source_exists(rendered: dict[str, Any]) -> None:
+    for name, service in rendered["services"].items():
+        for target, source in mounts(service).items():
+            if source.startswith("/"):
+                assert Path(source).exists(), f"{name}: {source} (for {target}) is missing"
