@@ -1,1 +1,1 @@
-"""Benchmarks: freshness, catch-up throughput against the usual alternatives, cost of history."""
+"""Benchmarks: catch-up against the usual alternatives, freshness, cost of big tables."""

@@ -1,4 +1,5 @@
-"""`python -m benchmarks`: run the benchmarks on a private server, print and save the results."""
+"""`python -m benchmarks`: catch-up, freshness, cost of a big table and of history, per sink,
+on private servers started for the run; prints a Markdown table, saves JSON and a PNG chart."""
 
 from __future__ import annotations
 
@@ -8,180 +9,204 @@ import logging
 import os
 import platform
 import shutil
+import subprocess
 import tempfile
-from dataclasses import asdict, dataclass
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from benchmarks import scenarios
-from localmysql import LocalServer, free_port
+from benchmarks import procs, report, scenarios
+from benchmarks.databases import Database
+from spark_app.common.database import SINKS, Kind
 
-REPO = Path(__file__).resolve().parent.parent
 log = logging.getLogger("benchmarks")
 
-
-@dataclass(frozen=True)
-class Sizes:
-    """How much each measurement processes."""
-
-    fresh_files: int
-    cadence: float
-    catchup_files: int
-    catchup_rows: int
-    files_per_trigger: int
-    history_small: int
-    history_large: int
+SCENARIOS = ("catch_up", "big_table", "freshness", "history")
+# The cost of history is measured on one sink: it is Spark's file source that keeps history.
+HISTORY_SINKS: tuple[Kind, ...] = ("mysql",)
 
 
-FULL = Sizes(100, 2.0, 100, 10_000, 20, 100, 10_000)
-QUICK = Sizes(8, 1.0, 4, 2_000, 2, 10, 60)
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
+def _java_version(env: dict[str, str]) -> str | None:
+    try:
+        done = subprocess.run(
+            ["java", "-version"], capture_output=True, text=True, env=env, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = (done.stderr or done.stdout).splitlines()
+    return lines[0].strip() if lines else None
+
+
+def machine(env: dict[str, str]) -> dict[str, Any]:
+    """What the numbers were measured on, and how busy the machine was when the run started."""
+    import pyspark
+
     return {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "os": platform.platform(),
         "python": platform.python_version(),
+        "java": _java_version(env),
+        "pyspark": pyspark.__version__,
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
     }
 
 
-def table(results: dict[str, Any]) -> str:
-    """The results as a Markdown table."""
-    lines = ["| measurement | value |", "|---|---|"]
-    fresh = results.get("freshness")
-    if fresh:
-        lines.append(
-            f"| freshness ({fresh['files']} files, one every {fresh['cadence_s']} s) |"
-            f" p50 {fresh['p50_s']} s, p95 {fresh['p95_s']} s, p99 {fresh['p99_s']} s;"
-            f" driver peak RSS {fresh['peak_rss_mb']} MB |"
-        )
-    catch = results.get("catch_up")
-    if catch:
-        ours = catch["pipeline"]
-        lines.append(
-            f"| catch-up, this pipeline ({catch['rows']:,} rows, {catch['files']} files,"
-            f" {ours['files_per_trigger']} files/trigger) | {ours['rows_per_s']:,} rows/s"
-            f" ({ours['seconds']} s; {ours['wall_s_with_startup']} s with start-up);"
-            f" driver peak RSS {ours['peak_rss_mb']} MB |"
-        )
-        for key, label in (
-            ("spark_jdbc_append", "plain Spark `write.jdbc` append, per file"),
-            ("executemany", "mysql-connector `executemany`"),
-            ("load_data", "`LOAD DATA LOCAL INFILE`"),
-        ):
-            other = catch[key]
-            lines.append(
-                f"| catch-up, {label} | {other['rows_per_s']:,} rows/s;"
-                f" pipeline = {other['pipeline_ratio']}x |"
+def _sinks(choice: str) -> list[Kind]:
+    return list(SINKS) if choice == "both" else [kind for kind in SINKS if kind == choice]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--sink", choices=[*SINKS, "both"], default="both")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    parser.add_argument(
+        "--only",
+        choices=SCENARIOS,
+        action="append",
+        default=None,
+        help="run this scenario only (repeatable); the saved results of the others stay",
+    )
+    parser.add_argument("--output-dir", type=Path, default=procs.REPO / "benchmarks" / "results")
+    parser.add_argument(
+        "--keep-workdir", action="store_true", help="keep files, logs and server data"
+    )
+    return parser
+
+
+class Runner:
+    """Runs scenarios one sink at a time; a failure is recorded and the run goes on."""
+
+    def __init__(self, results: dict[str, Any]) -> None:
+        self.results = results
+        self.failures = 0
+
+    def measure(self, scenario: str, sink: str, work: Callable[[], dict[str, Any]]) -> None:
+        log.info("%s on %s", scenario, sink)
+        try:
+            value = work()
+        except Exception as exc:
+            self.failures += 1
+            log.error("%s on %s failed: %s", scenario, sink, exc)
+            log.debug("%s", traceback.format_exc())
+            value = {"error": f"{type(exc).__name__}: {exc}"[:4000]}
+        self.results.setdefault(scenario, {})[sink] = value
+
+
+def run(
+    sinks: list[Kind], only: set[str], sizes: scenarios.Sizes, workdir: Path, runner: Runner
+) -> None:
+    """Start the servers, run the chosen scenarios on each sink, stop the servers."""
+    env = procs.base_env(os.environ, workdir)
+    ctx = scenarios.Context(workdir, env, sizes)
+    ctx.log("x").parent.mkdir(parents=True)
+    servers: dict[str, Database] = {}
+    results = runner.results
+    try:
+        for kind in sinks:
+            servers[kind] = Database.start(kind, workdir / kind)
+            results.setdefault("servers", {})[kind] = {
+                "version": servers[kind].version(),
+                "buffer_pool": servers[kind].buffer_pool(),
+            }
+        backlog: list[Path] = []
+        if only & {"catch_up", "big_table"}:
+            log.info("backlog: %d files x %d rows", sizes.catchup_files, sizes.catchup_rows)
+            backlog = scenarios.generate(
+                ctx, ctx.folder("backlog"), sizes.catchup_files, sizes.catchup_rows
             )
-    hist = results.get("history")
-    if hist:
-        for key, value in hist.items():
-            if key.startswith("after_"):
-                lines.append(
-                    f"| per-trigger latency {key.replace('_', ' ')} processed files |"
-                    f" p50 {value['trigger_latency_p50_s']} s (batch {value['batch_ms_p50']} ms);"
-                    f" driver RSS {value['driver_rss_mb']} MB |"
+        if "catch_up" in only:
+            for kind in sinks:
+                runner.measure("catch_up", kind, partial(_catch_up, ctx, servers[kind], backlog))
+        if "big_table" in only:
+            for kind in sinks:
+                catch = results.get("catch_up", {}).get(kind) if "catch_up" in only else None
+                per_trigger = str(sizes.files_per_trigger[0])
+                empty = (
+                    catch["pipeline"].get(per_trigger) if catch and "error" not in catch else None
                 )
-        lines.append(f"| latency ratio, large / small history | {hist['latency_ratio']} |")
-        lines.append(
-            f"| input folder after archiving | {hist['files_left_in_input_dir']} files left,"
-            f" {hist['files_in_archive']} archived |"
-        )
-    return "\n".join(lines)
+                runner.measure(
+                    "big_table",
+                    kind,
+                    partial(scenarios.big_table, ctx, servers[kind], backlog, empty),
+                )
+        if "freshness" in only:
+            for kind in sinks:
+                runner.measure("freshness", kind, partial(scenarios.freshness, ctx, servers[kind]))
+        if "history" in only:
+            if not set(sinks) & set(HISTORY_SINKS):
+                log.info("history: measured on %s only", ", ".join(HISTORY_SINKS))
+            for kind in sinks:
+                if kind in HISTORY_SINKS:
+                    runner.measure("history", kind, partial(scenarios.history, ctx, servers[kind]))
+    finally:
+        for server in servers.values():
+            server.stop()
 
 
-def chart(results: dict[str, Any], path: Path) -> None:
-    """Freshness, catch-up throughputs and the cost of history, side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (left, right, third) = plt.subplots(1, 3, figsize=(17, 4.5))
-    fresh = results.get("freshness")
-    if fresh:
-        left.plot(range(1, len(fresh["latencies_s"]) + 1), fresh["latencies_s"], marker=".")
-        for q in ("p50_s", "p99_s"):
-            left.axhline(fresh[q], linestyle="--", linewidth=1, label=f"{q[:-2]} {fresh[q]} s")
-        left.set(title="Freshness: file dropped -> rows committed", xlabel="file", ylabel="s")
-        left.legend()
-    catch = results.get("catch_up")
-    if catch:
-        names = ["pipeline", "spark_jdbc_append", "executemany", "load_data"]
-        labels = ["this pipeline\n(exactly once)", "Spark JDBC\nappend", "executemany", "LOAD DATA"]
-        values = [catch[n]["rows_per_s"] for n in names]
-        right.bar(labels, values, color=["tab:green", "tab:gray", "tab:gray", "tab:blue"])
-        right.set(title=f"Catch-up of {catch['rows']:,} rows", ylabel="rows/s")
-    hist = results.get("history")
-    if hist:
-        stages = [key for key in hist if key.startswith("after_")]
-        labels = [f"after {key.removeprefix('after_')} files" for key in stages]
-        latency = [hist[key]["trigger_latency_p50_s"] for key in stages]
-        batch = [hist[key]["batch_ms_p50"] / 1000 for key in stages]
-        positions = range(len(stages))
-        third.bar([p - 0.2 for p in positions], latency, width=0.4, label="file -> commit, p50")
-        third.bar([p + 0.2 for p in positions], batch, width=0.4, label="batch work, p50")
-        third.set_xticks(list(positions), labels)
-        third.set(title="Cost of history (1 file per trigger)", ylabel="s")
-        third.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+def _catch_up(ctx: scenarios.Context, db: Database, backlog: list[Path]) -> dict[str, Any]:
+    """The catch-up, and on MySQL the same at the first files per trigger on a second server
+    started with local_infile off (the pipeline's INSERT fallback)."""
+    if db.kind != "mysql":
+        return scenarios.catch_up(ctx, db, backlog)
+    fallback = Database.start(
+        "mysql", ctx.workdir / "mysql-noinfile", "mysql local_infile=0",
+        extra_args=("--local-infile=0",),
+    )  # fmt: skip
+    try:
+        return scenarios.catch_up(ctx, db, backlog, fallback)
+    finally:
+        fallback.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
-    parser.add_argument(
-        "--only", choices=["freshness", "catch_up", "history"], action="append", default=None
-    )
-    parser.add_argument("--output-dir", type=Path, default=REPO / "benchmarks" / "results")
-    parser.add_argument("--keep-workdir", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="[bench] %(message)s")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="[bench] %(asctime)s %(message)s")
     log.setLevel(logging.INFO)
-    sizes = QUICK if args.quick else FULL
-    only = set(args.only or ["freshness", "catch_up", "history"])
-    workdir = Path(tempfile.mkdtemp(prefix="bench_"))
-    env = dict(os.environ)
-    env.pop("SPARK_HOME", None)
-    server = LocalServer(workdir / "mysql", free_port())
-    server.start()
+    sizes = scenarios.QUICK if args.quick else scenarios.FULL
+    sinks = _sinks(args.sink)
+    only = set(args.only or SCENARIOS)
     stem = "quick" if args.quick else "results"
     saved = args.output_dir / f"{stem}.json"
     results: dict[str, Any] = {}
-    if args.only and saved.exists():
-        # Re-running some scenarios keeps the others' latest results.
+    if saved.exists() and (args.only or args.sink != "both"):
+        # Re-running some scenarios or one sink keeps the other results of the same size.
         results = json.loads(saved.read_text())
-    results.update({"machine": machine(), "quick": args.quick, "sizes": asdict(sizes)})
+    results.update({"quick": args.quick, "sizes": asdict(sizes), "started": scenarios.now_iso()})
+    workdir = Path(tempfile.mkdtemp(prefix="bench_"))
+    results["machine"] = machine(procs.base_env(os.environ, workdir))
+    runner = Runner(results)
     try:
-        ctx = scenarios.Context(server, workdir, env)
-        if "freshness" in only:
-            log.info("freshness: %d files, one every %s s", sizes.fresh_files, sizes.cadence)
-            results["freshness"] = scenarios.freshness(ctx, sizes.fresh_files, sizes.cadence)
-        if "catch_up" in only:
-            log.info("catch-up: %d files x %d rows", sizes.catchup_files, sizes.catchup_rows)
-            files = scenarios.generate(
-                ctx, workdir / "backlog", sizes.catchup_files, sizes.catchup_rows
-            )
-            results["catch_up"] = scenarios.catch_up(ctx, files, sizes.files_per_trigger)
-        if "history" in only:
-            log.info("history: %d then %d files", sizes.history_small, sizes.history_large)
-            results["history"] = scenarios.history(ctx, sizes.history_small, sizes.history_large)
+        run(sinks, only, sizes, workdir, runner)
     finally:
-        server.stop()
-        if not args.keep_workdir:
+        if args.keep_workdir:
+            log.info("work folder kept: %s", workdir)
+        else:
             shutil.rmtree(workdir, ignore_errors=True)
     results["finished"] = scenarios.now_iso()
+    results["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(results, indent=2))
-    chart(results, args.output_dir / f"{stem}.png")
-    print(table(results))
-    print(f"\nsaved {args.output_dir / (stem + '.json')} and {stem}.png")
+    saved.write_text(json.dumps(results, indent=2, default=str))
+    report.chart(results, args.output_dir / f"{stem}.png")
+    print(report.table(results))
+    print(f"\nsaved {saved} and {stem}.png")
+    if runner.failures:
+        log.error("%d measurement(s) failed: see the table and %s", runner.failures, saved)
+        return 1
     return 0

@@ -1,15 +1,47 @@
-"""Running the real commands and sampling their memory."""
+"""Running the real commands (spark-submit, the generator, psql) and sampling their memory."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = REPO / ".venv" / "bin"
+
+
+class CommandError(RuntimeError):
+    """A command the benchmark ran exited with an error; the message ends with its log's tail."""
+
+
+def base_env(environ: Mapping[str, str], workdir: Path) -> dict[str, str]:
+    """The environment of every command: the venv first on PATH, no SPARK_HOME, no database
+    variables of the caller (each command gets its own account's), run records kept apart."""
+    env = {
+        key: value
+        for key, value in environ.items()
+        if not key.startswith(("MYSQL_", "PG")) and key not in ("SPARK_HOME", "INGEST_SINK")
+    }
+    venv = VENV_BIN if VENV_BIN.is_dir() else Path(sys.executable).parent
+    env["PATH"] = str(venv) + os.pathsep + env.get("PATH", "")
+    # The job appends its run record to this file; the repository's runs/ stays untouched.
+    env["RUN_HISTORY_FILE"] = str(workdir / "runs" / "history.json")
+    return env
+
+
+def which(name: str, env: Mapping[str, str]) -> str:
+    """The full path of a program on the environment's PATH."""
+    found = shutil.which(name, path=env.get("PATH"))
+    if found is None:
+        raise CommandError(f"{name} not found on PATH ({env.get('PATH')})")
+    return found
 
 
 class PeakRss:
@@ -54,21 +86,58 @@ class PeakRss:
         self._thread.join()
 
 
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start a command from the repository root, output to `log`."""
+def start(command: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start a command from the repository root, its output appended to `log`."""
+    program = command[0] if os.sep in command[0] else which(command[0], env)
     with log.open("ab") as out:
         return subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [program, *command[1:]],
+            cwd=REPO,
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
-def run(command: list[str], env: dict[str, str], log: Path, timeout: float) -> tuple[float, float]:
-    """Run a command to the end; returns (seconds, peak RSS MB of its process tree)."""
+def _failed(command: list[str], code: int, log: Path) -> CommandError:
+    tail = log.read_text(errors="replace")[-3000:]
+    return CommandError(f"{' '.join(command[:3])} ... exited {code}; end of {log}:\n{tail}")
+
+
+def run(
+    command: list[str], env: Mapping[str, str], log: Path, timeout: float
+) -> tuple[float, float]:
+    """Run a command to its end; returns (seconds, peak RSS MB of its process tree)."""
     started = time.monotonic()
     process = start(command, env, log)
     with PeakRss(process.pid) as rss:
-        code = process.wait(timeout)
+        try:
+            code = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop(process)
+            raise CommandError(f"{command[0]} did not finish in {timeout:.0f} s") from None
     if code != 0:
-        tail = log.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"{' '.join(command[:3])} exited {code}:\n{tail}")
+        raise _failed(command, code, log)
     return time.monotonic() - started, rss.peak_mb
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    """SIGTERM (a clean stop of the stream), then SIGKILL of its session if it hangs."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.wait()
+
+
+def spark_submit(script: str, args: list[str], jars: list[Path] | None = None) -> list[str]:
+    """`spark-submit [--jars J --driver-class-path J] script args` (no spark-defaults.conf)."""
+    command = ["spark-submit"]
+    if jars:
+        joined = ",".join(str(jar) for jar in jars)
+        command += ["--jars", joined, "--driver-class-path", os.pathsep.join(map(str, jars))]
+    return [*command, script, *args]

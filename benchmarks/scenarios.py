@@ -1,312 +1,548 @@
-"""The three measurements, each against a fresh schema of the benchmark's private server."""
+"""The measurements, each against fresh schemas of the benchmark's private servers.
+
+Every figure of the pipeline comes from the real `spark-submit spark_app/main.py` and from
+what it recorded in ingest_batches / ingest_files; the baselines load the same files.
+"""
 
 from __future__ import annotations
 
-from spark_app.common.stats import percentile
+import itertools
+import logging
 import os
 import re
-import signal
-import statistics
 import sys
 import time
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from benchmarks import baselines, procs
-from localmysql import AppAccount, LocalServer
+from benchmarks.databases import Database, Schema
+from benchmarks.preload import preload_events, table_mb
+from spark_app.common.stats import percentile
+
+log = logging.getLogger("benchmarks")
+
+MAIN = "spark_app/main.py"
+STARTED_LINE = "INFO spark_app: streaming"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each measurement processes."""
+
+    fresh_files: int
+    fresh_rows: int
+    fresh_interval_s: float
+    fresh_warmup: int
+    catchup_files: int
+    catchup_rows: int
+    files_per_trigger: tuple[int, ...]
+    big_table_rows: int
+    history_small: int
+    history_large: int
+    history_probes: int
+
+
+FULL = Sizes(
+    fresh_files=100,
+    fresh_rows=21,
+    fresh_interval_s=1.5,
+    fresh_warmup=3,
+    catchup_files=100,
+    catchup_rows=10_000,
+    files_per_trigger=(20, 4),
+    big_table_rows=10_000_000,
+    history_small=100,
+    history_large=10_000,
+    history_probes=20,
+)
+QUICK = Sizes(
+    fresh_files=5,
+    fresh_rows=21,
+    fresh_interval_s=1.0,
+    fresh_warmup=2,
+    catchup_files=8,
+    catchup_rows=2_000,
+    files_per_trigger=(20, 4),
+    big_table_rows=20_000,
+    history_small=10,
+    history_large=60,
+    history_probes=4,
+)
 
 
 @dataclass(frozen=True)
 class Context:
-    """Where a benchmark run keeps its server, files and logs."""
+    """Where a benchmark run keeps its files and logs, its commands' environment, its sizes."""
 
-    server: LocalServer
     workdir: Path
-    base_env: dict[str, str]
-
-    def account(self, label: str) -> AppAccount:
-        name = f"b_{label}_{uuid.uuid4().hex[:6]}"
-        return self.server.create_account(name, name)
-
-    def env(self, account: AppAccount, **extra: str) -> dict[str, str]:
-        return {**self.base_env, **account.environ(), **extra}
+    env: dict[str, str]
+    sizes: Sizes
 
     def log(self, name: str) -> Path:
-        return self.workdir / f"{name}.log"
+        return self.workdir / "logs" / f"{name}.log"
+
+    def folder(self, name: str) -> Path:
+        return self.workdir / name
 
 
-def _scalar(account: AppAccount, sql: str) -> Any:
-    connection = baselines.connect(account)
-    try:
-        cursor = connection.cursor()
-        cursor.execute(sql)
-        row = cursor.fetchone()
-        return row[0] if row else None
-    finally:
-        connection.close()
+# --- helpers ---------------------------------------------------------------------------------
 
 
-def _rows(account: AppAccount, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    connection = baselines.connect(account)
-    try:
-        cursor = connection.cursor()
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        connection.close()
-
-
-def _wait(condition: Any, timeout: float, what: str) -> None:
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if condition():
                 return
         except Exception:
-            pass
+            pass  # the tables may not exist yet while the stream starts
         time.sleep(0.25)
-    raise TimeoutError(f"timed out waiting for {what}")
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _ms(value: float) -> int:
+    return round(value)
+
+
+def _p(values: list[float], q: float, digits: int = 3) -> float | None:
+    return round(percentile(values, q), digits) if values else None
 
 
 def generate(
-    ctx: Context, folder: Path, files: int, rows: int, *extra: str, seed: int = 1
+    ctx: Context, folder: Path, files: int, rows: int, *, seed: int = 1, interval: float = 0
 ) -> list[Path]:
-    """The real generator, as fast as it goes."""
+    """The real generator (`python -m generator`), as fast as it goes unless told otherwise."""
     command = [sys.executable, "-m", "generator", "--output-dir", str(folder), "--files",
-               str(files), "--events-per-file", str(rows), "--interval", "0", "--seed",
-               str(seed), "--log-level", "WARNING", *extra]  # fmt: skip
-    procs.run(command, ctx.base_env, ctx.log("generator"), timeout=3600)
+               str(files), "--events-per-file", str(rows), "--interval", str(interval),
+               "--seed", str(seed), "--log-level", "WARNING"]  # fmt: skip
+    procs.run(command, ctx.env, ctx.log("generator"), timeout=3600 + files * (interval + 5))
     return sorted(folder.glob("*.csv"))
 
 
-def _file_latencies(account: AppAccount, mtimes: dict[str, float]) -> list[float]:
-    """Seconds from each file's appearance (mtime) to its rows' commit."""
-    committed = _rows(
-        account,
+def count_rows(files: list[Path]) -> int:
+    """Data lines of the generated files (one header line each, no quoted newlines)."""
+    total = 0
+    for path in files:
+        with path.open("rb") as handle:
+            total += sum(1 for _ in handle) - 1
+    return total
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One row of ingest_batches."""
+
+    batch_id: int
+    files: int
+    rows_read: int
+    stage_ms: int
+    commit_ms: int
+    total_ms: int
+    committed_at: datetime
+    write_path: str
+
+
+def batches(schema: Schema) -> list[Batch]:
+    rows = schema.rows(
+        "SELECT batch_id, files, rows_read, stage_ms, commit_ms, total_ms, committed_at,"
+        " write_path FROM ingest_batches ORDER BY committed_at"
+    )
+    return [
+        Batch(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), r[6], str(r[7]))
+        for r in rows
+    ]
+
+
+def window_s(done: list[Batch]) -> float:
+    """Seconds from the start of the first batch's handler to the last commit."""
+    first, last = done[0], done[-1]
+    return (last.committed_at - first.committed_at).total_seconds() + first.total_ms / 1000
+
+
+def profile(done: list[Batch]) -> dict[str, Any]:
+    """Per-batch medians: collect (stage_ms: Spark reads, parses, validates, Arrow to the
+    driver), commit (the one transaction), total; and the time between one batch's commit and
+    the next one's (the cycle), less that batch's handler: what Spark spends per trigger
+    outside it (planning, listing, offset and commit logs) while a backlog waits."""
+    pairs = list(itertools.pairwise(done))
+    cycle = [
+        (later.committed_at - earlier.committed_at).total_seconds() * 1000
+        for earlier, later in pairs
+    ]
+    between = [ms - later.total_ms for ms, (_, later) in zip(cycle, pairs, strict=True)]
+    handler_ms = sum(b.total_ms for b in done)
+    return {
+        "batches": len(done),
+        "rows_per_batch_p50": _ms(percentile([b.rows_read for b in done], 50)),
+        "files_per_batch_p50": _ms(percentile([b.files for b in done], 50)),
+        "collect_ms_p50": _ms(percentile([b.stage_ms for b in done], 50)),
+        "commit_ms_p50": _ms(percentile([b.commit_ms for b in done], 50)),
+        "total_ms_p50": _ms(percentile([b.total_ms for b in done], 50)),
+        "first_batch_total_ms": done[0].total_ms,
+        "between_batches_ms_p50": _ms(percentile(between, 50)) if between else None,
+        "commit_interval_ms_p50": _ms(percentile(cycle, 50)) if cycle else None,
+        "in_handler_share": round(handler_ms / 1000 / window_s(done), 3),
+        # Without the first batch, which pays for the Python workers and code generation.
+        "steady_rows_per_s": (
+            round(sum(b.rows_read for b in done[1:]) / (sum(cycle) / 1000)) if cycle else None
+        ),
+    }
+
+
+def _write_path_logged(log_file: Path) -> str | None:
+    match = re.search(r"write path: (\S+)", log_file.read_text(errors="replace"))
+    return match.group(1) if match else None
+
+
+def pipeline_catch_up(
+    ctx: Context, schema: Schema, files: list[Path], rows: int, per_trigger: int, label: str
+) -> dict[str, Any]:
+    """`spark-submit spark_app/main.py --available-now` over the backlog; rows/s of its batches."""
+    log_file = ctx.log(label)
+    args = ["--sink", schema.kind, "--input-dir", str(files[0].parent), "--checkpoint-dir",
+            str(ctx.folder(f"{label}_checkpoint")), "--available-now",
+            "--max-files-per-trigger", str(per_trigger)]  # fmt: skip
+    wall, peak = procs.run(
+        procs.spark_submit(MAIN, args), schema.env(ctx.env), log_file, timeout=3600 + rows / 100
+    )
+    done = batches(schema)
+    read = sum(b.rows_read for b in done)
+    if read != rows:
+        raise RuntimeError(f"{label}: the pipeline read {read} rows of {rows}")
+    seconds = window_s(done)
+    paths = sorted({b.write_path for b in done})
+    return {
+        "files_per_trigger": per_trigger,
+        "rows_per_s": round(rows / seconds),
+        "seconds": round(seconds, 2),
+        "wall_s_with_startup": round(wall, 1),
+        "peak_rss_mb": round(peak),
+        "write_path": ",".join(paths),
+        "write_path_logged": _write_path_logged(log_file),
+        "rows_written": int(schema.scalar("SELECT COUNT(*) FROM events")),
+        "profile": profile(done),
+    }
+
+
+# --- catch-up --------------------------------------------------------------------------------
+
+
+def _spark_jdbc(ctx: Context, schema: Schema, files: list[Path], rows: int) -> dict[str, Any]:
+    """Plain `write.jdbc(mode="append")`, one write per file; its write loop alone is timed."""
+    baselines.create_plain_table(schema)
+    log_file = ctx.log(f"catchup_{schema.kind}_spark_jdbc")
+    jar = baselines.JDBC[schema.kind].jar()
+    command = procs.spark_submit(
+        "benchmarks/plain_spark_jdbc.py", ["--sink", schema.kind, *map(str, files)], jars=[jar]
+    )
+    wall, peak = procs.run(command, schema.env(ctx.env, "owner"), log_file, 3600 + rows / 50)
+    loaded = baselines.count_plain(schema)
+    if loaded != rows:
+        raise RuntimeError(f"plain Spark JDBC wrote {loaded} rows of {rows}")
+    marker = re.search(
+        re.escape(baselines.WRITES_MARKER) + r" ([0-9.]+)", log_file.read_text(errors="replace")
+    )
+    if marker is None:
+        raise RuntimeError(f"plain Spark JDBC job printed no timing; see {log_file}")
+    seconds = float(marker.group(1))
+    return {
+        "rows_per_s": round(rows / seconds),
+        "seconds": round(seconds, 2),
+        "wall_s_with_startup": round(wall, 1),
+        "peak_rss_mb": round(peak),
+        "jar": jar.name,
+    }
+
+
+def _timed(schema: Schema, rows: int, seconds: float) -> dict[str, Any]:
+    loaded = baselines.count_plain(schema)
+    if loaded != rows:
+        raise RuntimeError(f"a baseline loaded {loaded} rows of {rows}")
+    return {"rows_per_s": round(rows / seconds), "seconds": round(seconds, 2)}
+
+
+def catch_up(
+    ctx: Context, db: Database, files: list[Path], fallback: Database | None = None
+) -> dict[str, Any]:
+    """One backlog: the pipeline at each files-per-trigger, then the plain loaders, rows/s."""
+    rows = count_rows(files)
+    kind = db.kind
+    result: dict[str, Any] = {"rows": rows, "files": len(files), "pipeline": {}, "baselines": {}}
+    for per_trigger in ctx.sizes.files_per_trigger:
+        log.info("  %s: pipeline, %d files/trigger", kind, per_trigger)
+        schema = db.schema(f"pipe{per_trigger}")
+        result["pipeline"][str(per_trigger)] = pipeline_catch_up(
+            ctx, schema, files, rows, per_trigger, f"catchup_{kind}_{per_trigger}"
+        )
+    if fallback is not None:
+        per_trigger = ctx.sizes.files_per_trigger[0]
+        log.info("  %s: pipeline on local_infile=0, %d files/trigger", kind, per_trigger)
+        label = f"catchup_{kind}_insert_{per_trigger}"
+        run = pipeline_catch_up(ctx, fallback.schema("insert"), files, rows, per_trigger, label)
+        if run["write_path_logged"] != "insert" or run["write_path"] != "insert":
+            raise RuntimeError(
+                f"local_infile=0: expected the insert path, the job logged"
+                f" {run['write_path_logged']!r} and recorded {run['write_path']!r}"
+            )
+        main = result["pipeline"][str(per_trigger)]
+        run["ratio_to_load_data_path"] = round(run["rows_per_s"] / main["rows_per_s"], 2)
+        result["fallback_insert"] = run
+
+    log.info("  %s: plain Spark JDBC append", kind)
+    result["baselines"]["spark_jdbc_append"] = _spark_jdbc(ctx, db.schema("sparkjdbc"), files, rows)
+    if kind == "mysql":
+        log.info("  %s: mysql-connector executemany", kind)
+        schema = db.schema("many")
+        seconds = baselines.executemany_loader(schema, files)
+        result["baselines"]["executemany"] = _timed(schema, rows, seconds)
+        log.info("  %s: LOAD DATA LOCAL INFILE", kind)
+        schema = db.schema("load")
+        seconds = baselines.load_data_loader(schema, files)
+        result["baselines"]["load_data"] = _timed(schema, rows, seconds)
+    else:
+        log.info("  %s: psql \\copy", kind)
+        schema = db.schema("copy")
+        seconds = baselines.psql_copy_loader(
+            schema, files, ctx.env, ctx.log(f"catchup_{kind}_psql_copy")
+        )
+        result["baselines"]["psql_copy"] = _timed(schema, rows, seconds)
+
+    for baseline in result["baselines"].values():
+        baseline["pipeline_ratio"] = {
+            per_trigger: round(run["rows_per_s"] / baseline["rows_per_s"], 3)
+            for per_trigger, run in result["pipeline"].items()
+        }
+    return result
+
+
+# --- freshness -------------------------------------------------------------------------------
+
+
+def _file_latencies(schema: Schema, mtimes: dict[str, float]) -> dict[str, float]:
+    """Seconds from each file's appearance (mtime) to the commit of its rows."""
+    committed = schema.rows(
         "SELECT source_file, MIN(t) FROM ("
         " SELECT source_file, ingested_at AS t FROM events"
-        " UNION ALL SELECT source_file, rejected_at FROM events_rejected) AS x"
-        " GROUP BY source_file",
+        " UNION ALL SELECT source_file, rejected_at AS t FROM events_rejected) AS x"
+        " GROUP BY source_file"
     )
-    latencies = []
+    latencies = {}
     for source, at in committed:
         name = str(source).rsplit("/", 1)[-1]
         if name in mtimes:
-            latencies.append(at.replace(tzinfo=UTC).timestamp() - mtimes[name])
+            latencies[name] = at.replace(tzinfo=UTC).timestamp() - mtimes[name]
     return latencies
 
 
-def _wait_started(log: Path) -> None:
+def _handler_ms(schema: Schema) -> dict[str, int]:
+    """The batch handler's time (ingest_batches.total_ms) of the batch that read each file."""
+    rows = schema.rows(
+        "SELECT f.source_file, b.total_ms FROM ingest_files f JOIN ingest_batches b"
+        " ON b.query_id = f.query_id AND b.batch_id = f.batch_id"
+    )
+    return {str(source).rsplit("/", 1)[-1]: int(ms) for source, ms in rows}
+
+
+def _wait_started(log_file: Path) -> None:
     """Until the stream's start line is in its log, plus a moment for its first trigger."""
-    _wait(lambda: "INFO spark_app: streaming" in log.read_text(errors="replace"), 300,
-          "the stream to start")  # fmt: skip
+    _wait(lambda: STARTED_LINE in log_file.read_text(errors="replace"), 300, "the stream")
     time.sleep(2)
 
 
-def _stop(process: Any) -> None:
-    process.send_signal(signal.SIGTERM)
-    process.wait(120)
+def _drop_files(
+    ctx: Context, kind: str, drop: Path, files: int, rows: int, interval: float
+) -> None:
+    """The generator, unseeded (new events every time), a file every `interval` seconds."""
+    command = [sys.executable, "-m", "generator", "--output-dir", str(drop), "--files",
+               str(files), "--events-per-file", str(rows), "--interval", str(interval),
+               "--log-level", "WARNING"]  # fmt: skip
+    procs.run(command, ctx.env, ctx.log(f"freshness_{kind}_generator"), files * interval + 300)
 
 
-def freshness(ctx: Context, files: int, cadence: float) -> dict[str, Any]:
-    """The stream with default settings, a file every `cadence` s: file -> committed rows."""
-    account = ctx.account("fresh")
-    drop, checkpoint = ctx.workdir / "fresh_drop", ctx.workdir / "fresh_checkpoint"
+def freshness(ctx: Context, db: Database) -> dict[str, Any]:
+    """The stream with its defaults (1 file per trigger, a trigger every 0.5 s), a file of
+    `fresh_rows` events every `fresh_interval_s`: file appears -> its rows are committed."""
+    sizes = ctx.sizes
+    schema = db.schema("fresh")
+    drop = ctx.folder(f"fresh_{db.kind}_drop")
     drop.mkdir()
-    env = ctx.env(account)
-    stream = procs.start(
-        ["spark-submit", "spark_app/main.py", "--input-dir", str(drop),
-         "--checkpoint-dir", str(checkpoint)],
-        env, ctx.log("freshness_stream"),
-    )  # fmt: skip
-    with procs.PeakRss(stream.pid) as rss:
-        _wait_started(ctx.log("freshness_stream"))
-        warmup = 3
-        generator = procs.start(
-            [sys.executable, "-m", "generator", "--output-dir", str(drop), "--files",
-             str(files + warmup), "--interval", str(cadence), "--log-level", "WARNING"],
-            ctx.base_env, ctx.log("freshness_generator"),
-        )  # fmt: skip
-        generator.wait(files * cadence * 3 + 120)
-        total = files + warmup
-        _wait(
-            lambda: _scalar(account, "SELECT COALESCE(SUM(files), 0) FROM ingest_batches") >= total,
-            120, "every file committed",
-        )  # fmt: skip
-        _stop(stream)
+    log_file = ctx.log(f"freshness_{db.kind}")
+    args = ["--sink", db.kind, "--input-dir", str(drop), "--checkpoint-dir",
+            str(ctx.folder(f"fresh_{db.kind}_checkpoint"))]  # fmt: skip
+    stream = procs.start(procs.spark_submit(MAIN, args), schema.env(ctx.env), log_file)
+    try:
+        with procs.PeakRss(stream.pid) as rss:
+            _wait_started(log_file)
+            # Warm-up files first, until committed: the first batches after a start pay for
+            # the Python workers, the connection and code generation, not for freshness.
+            _drop_files(ctx, db.kind, drop, sizes.fresh_warmup, sizes.fresh_rows, 0.5)
+            _wait(lambda: schema.files_committed() >= sizes.fresh_warmup, 300, "the warm-up")
+            warmup = {p.name for p in drop.glob("*.csv")}
+            _drop_files(
+                ctx, db.kind, drop, sizes.fresh_files, sizes.fresh_rows, sizes.fresh_interval_s
+            )
+            total = sizes.fresh_warmup + sizes.fresh_files
+            _wait(lambda: schema.files_committed() >= total, 300, "every file committed")
+    finally:
+        procs.stop(stream)
     mtimes = {p.name: p.stat().st_mtime for p in drop.glob("*.csv")}
-    measured = sorted(mtimes)[warmup:]
-    latencies = _file_latencies(account, {name: mtimes[name] for name in measured})
+    measured = sorted(set(mtimes) - warmup)
+    latencies = _file_latencies(schema, {name: mtimes[name] for name in measured})
+    if len(latencies) != len(measured):
+        raise RuntimeError(f"{len(latencies)} of {len(measured)} files have committed rows")
+    handler = _handler_ms(schema)
+    values = [latencies[name] for name in measured]
+    outside = [latencies[name] - handler[name] / 1000 for name in measured]
+    in_handler = [float(handler[name]) for name in measured]
     return {
-        "files": len(latencies),
-        "cadence_s": cadence,
-        "p50_s": round(percentile(latencies, 50), 3),
-        "p95_s": round(percentile(latencies, 95), 3),
-        "p99_s": round(percentile(latencies, 99), 3),
-        "max_s": round(max(latencies), 3),
+        "files": len(values),
+        "rows_per_file": sizes.fresh_rows,
+        "interval_s": sizes.fresh_interval_s,
+        "p50_s": _p(values, 50),
+        "p95_s": _p(values, 95),
+        "p99_s": _p(values, 99),
+        "max_s": round(max(values), 3),
+        "handler_ms_p50": _ms(percentile(in_handler, 50)),
+        "outside_handler_s_p50": _p(outside, 50),
         "peak_rss_mb": round(rss.peak_mb),
-        "latencies_s": [round(v, 3) for v in latencies],
+        # The measured files' batches: their time between commits shows the cycle per trigger.
+        "profile": profile(batches(schema)[sizes.fresh_warmup :]),
+        "latencies_s": [round(v, 3) for v in values],
     }
 
 
-def _pipeline_window(account: AppAccount) -> tuple[int, float]:
-    """Rows read and seconds from the first batch's start to the last commit."""
-    rows, first, last, first_ms = _rows(
-        account,
-        "SELECT SUM(rows_read), MIN(committed_at), MAX(committed_at),"
-        " (SELECT total_ms FROM ingest_batches ORDER BY committed_at LIMIT 1) FROM ingest_batches",
-    )[0]
-    seconds = (last - first).total_seconds() + int(first_ms) / 1000
-    return int(rows), seconds
+# --- cost of a big table ---------------------------------------------------------------------
 
 
-def catch_up(ctx: Context, files: list[Path], files_per_trigger: int) -> dict[str, Any]:
-    """One backlog, four loaders, rows/s each; the pipeline keeps its exactly-once guarantee."""
-    rows = sum(1 for path in files for _ in path.open()) - len(files)
-    results: dict[str, Any] = {"rows": rows, "files": len(files)}
-
-    account = ctx.account("pipe")
-    wall, peak = procs.run(
-        ["spark-submit", "spark_app/main.py", "--input-dir", str(files[0].parent),
-         "--checkpoint-dir", str(ctx.workdir / "catchup_checkpoint"), "--available-now",
-         "--max-files-per-trigger", str(files_per_trigger)],
-        ctx.env(account), ctx.log("catchup_pipeline"), timeout=7200,
-    )  # fmt: skip
-    read, seconds = _pipeline_window(account)
-    assert read == rows, f"pipeline read {read} rows of {rows}"
-    results["pipeline"] = {
-        "rows_per_s": round(rows / seconds),
-        "seconds": round(seconds, 1),
-        "wall_s_with_startup": round(wall, 1),
-        "peak_rss_mb": round(peak),
-        "files_per_trigger": files_per_trigger,
+def big_table(
+    ctx: Context, db: Database, files: list[Path], empty: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The same catch-up into an events table that already holds N rows, against an empty
+    one (`empty`: the catch-up scenario's run at the same files per trigger, if it ran)."""
+    rows = count_rows(files)
+    per_trigger = ctx.sizes.files_per_trigger[0]
+    if empty is None:
+        log.info("  %s: catch-up into an empty events table", db.kind)
+        empty = pipeline_catch_up(
+            ctx, db.schema("empty"), files, rows, per_trigger, f"big_{db.kind}_empty"
+        )
+    schema = db.schema("big")
+    preloaded = ctx.sizes.big_table_rows
+    log.info("  %s: preloading %d rows into events", db.kind, preloaded)
+    preload_s = preload_events(schema, preloaded, ctx.folder(f"preload_{db.kind}"))
+    settle_s = db.settle()
+    size_mb = table_mb(schema)
+    log.info("  %s: catch-up into the preloaded table (%.0f MB)", db.kind, size_mb)
+    full = pipeline_catch_up(ctx, schema, files, rows, per_trigger, f"big_{db.kind}_preloaded")
+    return {
+        "preloaded_rows": preloaded,
+        "preload_s": round(preload_s, 1),
+        "preload_rows_per_s": round(preloaded / preload_s),
+        "settle_s": round(settle_s, 1),
+        "table_mb_before": size_mb,
+        "buffer_pool": db.buffer_pool(),
+        "files_per_trigger": per_trigger,
+        "empty": empty,
+        "preloaded": full,
+        "rows_per_s_ratio": round(full["rows_per_s"] / empty["rows_per_s"], 3),
+        "commit_ms_ratio": round(
+            full["profile"]["commit_ms_p50"] / max(empty["profile"]["commit_ms_p50"], 1), 3
+        ),
     }
 
-    account = ctx.account("spark")
-    baselines.create_plain_table(account)
-    wall, peak = procs.run(
-        ["spark-submit", "benchmarks/plain_spark_jdbc.py", *map(str, files)],
-        ctx.env(account), ctx.log("catchup_spark_jdbc"), timeout=7200,
-    )  # fmt: skip
-    assert baselines.count_plain(account) == rows
-    marker = re.search(
-        re.escape(baselines.WRITES_MARKER) + r" ([0-9.]+)",
-        ctx.log("catchup_spark_jdbc").read_text(errors="replace"),
-    )
-    assert marker, "plain Spark JDBC job printed no timing"
-    seconds = float(marker.group(1))
-    results["spark_jdbc_append"] = {
-        "rows_per_s": round(rows / seconds),
-        "seconds": round(seconds, 1),
-        "wall_s_with_startup": round(wall, 1),
-        "peak_rss_mb": round(peak),
-    }
 
-    account = ctx.account("many")
-    seconds = baselines.executemany_loader(account, files)
-    assert baselines.count_plain(account) == rows
-    results["executemany"] = {"rows_per_s": round(rows / seconds), "seconds": round(seconds, 1)}
-
-    account = ctx.account("load")
-    seconds = baselines.load_data_loader(account, files)
-    assert baselines.count_plain(account) == rows
-    results["load_data"] = {"rows_per_s": round(rows / seconds), "seconds": round(seconds, 1)}
-
-    ours = results["pipeline"]["rows_per_s"]
-    for key in ("spark_jdbc_append", "executemany", "load_data"):
-        results[key]["pipeline_ratio"] = round(ours / results[key]["rows_per_s"], 2)
-    return results
+# --- cost of history -------------------------------------------------------------------------
 
 
 def _trigger_latency(
-    ctx: Context, account: AppAccount, args: list[str], drop: Path, probe: list[Path], label: str
+    ctx: Context, schema: Schema, args: list[str], drop: Path, probe: list[Path], label: str
 ) -> dict[str, Any]:
     """Start the stream on `args`, feed `probe` files one at a time, measure each trigger.
 
     The first probe file is a warm-up: the first batch after a start pays for the Python
-    workers, JDBC connections and code generation, a start-up cost, not one of history.
+    workers, connections and code generation, a start-up cost, not one of history.
     """
-    stream = procs.start(["spark-submit", "spark_app/main.py", *args], ctx.env(account),
-                         ctx.log(f"history_{label}"))  # fmt: skip
-    before = int(_scalar(account, "SELECT COALESCE(SUM(files), 0) FROM ingest_batches"))
-    with procs.PeakRss(stream.pid) as rss:
-        _wait_started(ctx.log(f"history_{label}"))
-        warmup, probe = probe[0], probe[1:]
-        os.replace(warmup, drop / warmup.name)
-        _wait(
-            lambda: int(_scalar(account, "SELECT COALESCE(SUM(files), 0) FROM ingest_batches"))
-            > before,
-            120, "warm-up file committed",
-        )  # fmt: skip
-        before += 1
-        mtimes = {}
-        for path in probe:
-            target = drop / path.name
-            os.utime(path)  # appearance time: a rename keeps the file's generation mtime
-            os.replace(path, target)
-            mtimes[path.name] = target.stat().st_mtime
-            time.sleep(1.5)
-        _wait(
-            lambda: int(_scalar(account, "SELECT COALESCE(SUM(files), 0) FROM ingest_batches"))
-            >= before + len(probe),
-            120, "probe files committed",
-        )  # fmt: skip
-        steady_rss = rss.last_mb
-        _stop(stream)
-    latencies = _file_latencies(account, mtimes)
-    recent = "SELECT total_ms FROM ingest_batches ORDER BY committed_at DESC LIMIT %s"
-    batch_ms = [float(r[0]) for r in _rows(account, recent, (PROBES,))]
+    log_file = ctx.log(f"history_{label}")
+    stream = procs.start(procs.spark_submit(MAIN, args), schema.env(ctx.env), log_file)
+    before = schema.files_committed()
+    try:
+        with procs.PeakRss(stream.pid) as rss:
+            _wait_started(log_file)
+            warmup, probe = probe[0], probe[1:]
+            os.replace(warmup, drop / warmup.name)
+            _wait(lambda: schema.files_committed() > before, 120, "the warm-up file")
+            before += 1
+            mtimes = {}
+            for path in probe:
+                target = drop / path.name
+                os.utime(path)  # appearance time: a rename keeps the file's generation mtime
+                os.replace(path, target)
+                mtimes[path.name] = target.stat().st_mtime
+                time.sleep(1.5)
+            _wait(lambda: schema.files_committed() >= before + len(probe), 120, "the probe files")
+            steady_rss = rss.last_mb
+    finally:
+        procs.stop(stream)
+    latencies = list(_file_latencies(schema, mtimes).values())
+    recent = schema.rows(
+        "SELECT total_ms FROM ingest_batches ORDER BY committed_at DESC LIMIT %s", (len(probe),)
+    )
     return {
-        "trigger_latency_p50_s": round(statistics.median(latencies), 3),
+        "trigger_latency_p50_s": _p(latencies, 50),
         "trigger_latency_max_s": round(max(latencies), 3),
-        "batch_ms_p50": round(statistics.median(batch_ms)),
+        "batch_ms_p50": _ms(percentile([float(r[0]) for r in recent], 50)),
         "driver_rss_mb": round(steady_rss),
         "peak_rss_mb": round(rss.peak_mb),
     }
 
 
-# Single files fed one at a time after each history size; their p50 is the trigger latency.
-PROBES = 20
-
-
-def history(ctx: Context, small: int, large: int) -> dict[str, Any]:
-    """Trigger latency and driver memory after `small` and after `large` processed files."""
-    account = ctx.account("hist")
-    drop, archive = ctx.workdir / "hist_drop", ctx.workdir / "hist_archive"
-    checkpoint = ctx.workdir / "hist_checkpoint"
-    probes = ctx.workdir / "hist_probe"
+def history(ctx: Context, db: Database) -> dict[str, Any]:
+    """Trigger latency and driver memory after `history_small` and `history_large` processed
+    files, processed files archived (cleanSource=archive)."""
+    small, large, probes = (
+        ctx.sizes.history_small,
+        ctx.sizes.history_large,
+        ctx.sizes.history_probes,
+    )
+    schema = db.schema("hist")
+    drop, archive = ctx.folder(f"hist_{db.kind}_drop"), ctx.folder(f"hist_{db.kind}_archive")
+    later = ctx.folder(f"hist_{db.kind}_later")
+    probe_dir = ctx.folder(f"hist_{db.kind}_probe")
     backlog = generate(ctx, drop, large, 21)
-    generate(ctx, probes, 2 * (PROBES + 1), 21, seed=2)  # new events, not repeats of the backlog's
-    probe = sorted(probes.glob("*.csv"))
-    base = ["--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
+    # New events, not repeats of the backlog's.
+    probe = generate(ctx, probe_dir, 2 * (probes + 1), 21, seed=2)
+    checkpoint = ctx.folder(f"hist_{db.kind}_checkpoint")
+    base = ["--sink", db.kind, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
             "--archive-dir", str(archive)]  # fmt: skip
 
     # The first `small` files, in big batches, then the probe.
+    later.mkdir()
     for path in backlog[small:]:
-        os.replace(path, probes / f"later_{path.name}")
-    procs.run(["spark-submit", "spark_app/main.py", *base, "--available-now",
-               "--max-files-per-trigger", "50"], ctx.env(account), ctx.log("history_fill_small"),
+        os.replace(path, later / path.name)
+    fill = [*base, "--available-now", "--max-files-per-trigger", "50"]
+    procs.run(procs.spark_submit(MAIN, fill), schema.env(ctx.env), ctx.log("history_fill_small"),
               timeout=3600)  # fmt: skip
-    results: dict[str, Any] = {"archive_retention": "see --archive-retention-hours"}
-    first, second = probe[: PROBES + 1], probe[PROBES + 1 :]
-    results[f"after_{small}"] = _trigger_latency(ctx, account, base, drop, first, "small")
+    result: dict[str, Any] = {"probes": probes}
+    first, second = probe[: probes + 1], probe[probes + 1 :]
+    result[f"after_{small}"] = _trigger_latency(ctx, schema, base, drop, first, "small")
 
-    for path in sorted(probes.glob("later_*.csv")):
-        os.replace(path, drop / path.name.removeprefix("later_"))
-    procs.run(["spark-submit", "spark_app/main.py", *base, "--available-now",
-               "--max-files-per-trigger", "500"], ctx.env(account), ctx.log("history_fill_large"),
+    for path in sorted(later.glob("*.csv")):
+        os.replace(path, drop / path.name)
+    fill = [*base, "--available-now", "--max-files-per-trigger", "500"]
+    procs.run(procs.spark_submit(MAIN, fill), schema.env(ctx.env), ctx.log("history_fill_large"),
               timeout=7200)  # fmt: skip
-    results[f"after_{large}"] = _trigger_latency(ctx, account, base, drop, second, "large")
-    results["files_left_in_input_dir"] = len(list(drop.glob("*.csv")))
-    results["files_in_archive"] = sum(1 for _ in archive.rglob("*.csv"))
-    small_latency = results[f"after_{small}"]["trigger_latency_p50_s"]
-    results["latency_ratio"] = round(
-        results[f"after_{large}"]["trigger_latency_p50_s"] / small_latency, 2
+    result[f"after_{large}"] = _trigger_latency(ctx, schema, base, drop, second, "large")
+    result["files_left_in_input_dir"] = len(list(drop.glob("*.csv")))
+    result["files_in_archive"] = sum(1 for _ in archive.rglob("*.csv"))
+    small_latency = result[f"after_{small}"]["trigger_latency_p50_s"]
+    result["latency_ratio"] = round(
+        result[f"after_{large}"]["trigger_latency_p50_s"] / small_latency, 2
     )
-    return results
+    return result
 
 
 def now_iso() -> str:
