@@ -2,7 +2,6 @@
 
 import argparse
 import logging
-import math
 import random
 import signal
 import threading
@@ -30,6 +29,7 @@ from generator.entities import (
 from generator.funnel import Shoppers, make_funnel_events, register
 from generator.records import Catalog, Event, build_catalog, csv_rows, make_events, write_csv
 from generator.writer import FileDropper
+from spark_app.common.numbers import number_arg
 
 logger = logging.getLogger(__name__)
 
@@ -74,50 +74,12 @@ class RunStats:
     products: int = 0
 
 
-def _finite_float(text: str) -> float:
-    """Parse a finite float, for argparse."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    """Parse a float >= 0, for argparse."""
-    value = _finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    """Parse a float > 0, for argparse."""
-    value = _finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    """Parse an int >= 1, for argparse."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
-
-
-def _rate(text: str) -> float:
-    """Parse a share within [0, 1], for argparse."""
-    value = _finite_float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text!r}")
-    return value
+# The project's one number parser (spark_app.common.numbers, free of Spark): NaN, infinities
+# and values out of range are refused with the same words as every other command.
+_non_negative_float = number_arg(float, minimum=0)
+_positive_float = number_arg(float, above=0)
+_positive_int = number_arg(int, minimum=1)
+_rate = number_arg(float, minimum=0, maximum=1)
 
 
 def build_parser() -> argparse.ArgumentParser:
