@@ -84,7 +84,8 @@ def migration_files(kind: str) -> list[tuple[int, str, list[str]]]:
     return sorted(found)
 
 
-def _rows(table: pa.Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+def rows_of(table: pa.Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The table's rows as tuples of the named columns."""
     return list(zip(*(table.column(name).to_pylist() for name in columns), strict=True))
 
 
@@ -250,7 +251,7 @@ class Dialect:
         """One events_rejected row per quarantined line."""
         rows = [
             (reason, detail, source_file, line, raw or "", key.query_id, key.batch_id, now)
-            for reason, detail, source_file, line, raw in _rows(
+            for reason, detail, source_file, line, raw in rows_of(
                 rejected, ("reason", "detail", "source_file", "source_line", "raw_line")
             )
         ]
@@ -298,7 +299,7 @@ class Dialect:
             [
                 (*values, source_file, modified, line, now, ident, modified, source_file, line)
                 for (*values, modified, source_file, line), ident in zip(
-                    _rows(rows, (*columns, "file_modified", "source_file", "source_line")),
+                    rows_of(rows, (*columns, "file_modified", "source_file", "source_line")),
                     ids,
                     strict=True,
                 )
@@ -376,6 +377,10 @@ class _closing:
         self.connection.close()
 
 
-def rows_of(table: pa.Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
-    """The table's rows as tuples of the named columns."""
-    return _rows(table, columns)
+def minute_values(totals: list[MinuteTotal]) -> list[Any]:
+    """The parameters of a multi-row INSERT into events_per_minute, row after row."""
+    return [
+        value
+        for total in totals
+        for value in (total.minute_start, total.event_type, total.events, total.price_total)
+    ]

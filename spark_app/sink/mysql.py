@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from spark_app.common.database import DatabaseSettings, open_connection
 from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal
-from spark_app.sink.dialect import CHUNK_ROWS, WRITER_PRIVILEGES, Dialect, rows_of
+from spark_app.sink.dialect import CHUNK_ROWS, WRITER_PRIVILEGES, Dialect, minute_values, rows_of
 
 log = logging.getLogger(__name__)
 
@@ -215,11 +215,7 @@ class MySQLDialect(Dialect):
             "INSERT INTO events_per_minute (minute_start, event_type, events, price_total)"
             f" VALUES {marks} ON DUPLICATE KEY UPDATE"
             " events = events + VALUES(events), price_total = price_total + VALUES(price_total)",
-            [
-                value
-                for total in totals
-                for value in (total.minute_start, total.event_type, total.events, total.price_total)
-            ],
+            minute_values(totals),
         )
 
     def insert_missing(

@@ -15,7 +15,7 @@ import psycopg
 import pyarrow as pa
 
 from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal, without
-from spark_app.sink.dialect import WRITER_PRIVILEGES, Dialect, rows_of
+from spark_app.sink.dialect import WRITER_PRIVILEGES, Dialect, minute_values, rows_of
 
 COPY_PATH = "copy"
 # Any constant: every writer of this database takes the same lock around its batch.
@@ -114,11 +114,7 @@ class PostgreSQLDialect(Dialect):
             f" VALUES {marks} ON CONFLICT (minute_start, event_type) DO UPDATE SET"
             " events = events_per_minute.events + EXCLUDED.events,"
             " price_total = events_per_minute.price_total + EXCLUDED.price_total",
-            [
-                value
-                for total in totals
-                for value in (total.minute_start, total.event_type, total.events, total.price_total)
-            ],
+            minute_values(totals),
         )
 
     def insert_missing(
