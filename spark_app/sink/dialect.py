@@ -89,6 +89,19 @@ def rows_of(table: pa.Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
     return list(zip(*(table.column(name).to_pylist() for name in columns), strict=True))
 
 
+# events_rejected's columns as written: the line's, then the batch's.
+REJECTED_INSERT_COLUMNS = (
+    "reason", "detail", "source_file", "source_line", "raw_line", "query_id", "batch_id",
+    "rejected_at",
+)  # fmt: skip
+
+
+def rejected_rows(rejected: pa.Table) -> pa.Table:
+    """Quarantined lines as events_rejected holds them (a missing raw line is empty)."""
+    raw = rejected.column("raw_line").fill_null("")
+    return rejected.set_column(rejected.schema.get_field_index("raw_line"), "raw_line", raw)
+
+
 def _chunks(rows: list[tuple[Any, ...]], size: int = CHUNK_ROWS) -> list[list[tuple[Any, ...]]]:
     return [rows[start : start + size] for start in range(0, len(rows), size)]
 
@@ -250,16 +263,10 @@ class Dialect:
     ) -> int:
         """One events_rejected row per quarantined line."""
         rows = [
-            (reason, detail, source_file, line, raw or "", key.query_id, key.batch_id, now)
-            for reason, detail, source_file, line, raw in rows_of(
-                rejected, ("reason", "detail", "source_file", "source_line", "raw_line")
-            )
+            (*row, key.query_id, key.batch_id, now)
+            for row in rows_of(rejected_rows(rejected), REJECTED_INSERT_COLUMNS[:5])
         ]
-        columns = (
-            "reason", "detail", "source_file", "source_line", "raw_line", "query_id",
-            "batch_id", "rejected_at",
-        )  # fmt: skip
-        return self.insert_rows(connection, "events_rejected", columns, rows)
+        return self.insert_rows(connection, "events_rejected", REJECTED_INSERT_COLUMNS, rows)
 
     def add_minute_totals(self, connection: Any, totals: list[MinuteTotal]) -> None:
         """Add the batch's per-minute counts and price sums to events_per_minute."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,16 @@ import pyarrow as pa
 
 from spark_app.common.database import DatabaseSettings, open_connection
 from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal
-from spark_app.sink.dialect import CHUNK_ROWS, WRITER_PRIVILEGES, Dialect, minute_values, rows_of
+from spark_app.sink.dialect import (
+    CHUNK_ROWS,
+    REJECTED_INSERT_COLUMNS,
+    WRITER_PRIVILEGES,
+    Dialect,
+    minute_values,
+    rejected_rows,
+    rows_of,
+)
+from spark_app.sink.textformat import encode
 
 log = logging.getLogger(__name__)
 
@@ -41,30 +50,8 @@ class LoadWarningError(RuntimeError):
     """LOAD DATA changed a value instead of loading it as given; the batch was rolled back."""
 
 
-def _escape(value: Any) -> str:
-    """A value in LOAD DATA's default text format (backslash escapes, \\N for NULL)."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, Decimal | int):
-        return str(value)
-    text = str(value)
-    if any(char in text for char in "\\\t\n\r\0"):
-        text = (
-            text.replace("\\", "\\\\")
-            .replace("\t", "\\t")
-            .replace("\n", "\\n")
-            .replace("\r", "\\r")
-            .replace("\0", "\\0")
-        )
-    return text
-
-
-def write_load_file(path: Path, rows: list[tuple[Any, ...]]) -> None:
-    """The rows as a tab-separated file that LOAD DATA reads with its default escapes."""
-    with path.open("w", encoding="utf-8", newline="\n") as out:
-        out.writelines("\t".join(_escape(value) for value in row) + "\n" for row in rows)
+# The events' columns in the load file; the batch's lineage is set by the statement.
+_LOADED = EVENT_COLUMNS + LINEAGE_COLUMNS
 
 
 class MySQLDialect(Dialect):
@@ -148,28 +135,72 @@ class MySQLDialect(Dialect):
         connection.start_transaction()
 
     def load_events(self, connection: Any, key: BatchKey, events: pa.Table, now: datetime) -> int:
-        rows = rows_of(events, EVENT_COLUMNS + LINEAGE_COLUMNS)
-        if not rows:
+        if events.num_rows == 0:
             return 0
         if not self.use_load:
-            return self._insert_events(connection, key, rows, now)
+            return self._insert_events(connection, key, rows_of(events, _LOADED), now)
+        return self._load(
+            connection,
+            key,
+            "IGNORE INTO TABLE events",
+            _LOADED,
+            "query_id = %s, batch_id = %s, ingested_at = %s",
+            encode(events, _LOADED),
+            events.num_rows,
+            now,
+        )
+
+    def insert_rejected(
+        self, connection: Any, key: BatchKey, rejected: pa.Table, now: datetime
+    ) -> int:
+        if rejected.num_rows == 0:
+            return 0
+        if not self.use_load:
+            return super().insert_rejected(connection, key, rejected, now)
+        loaded = self._load(
+            connection,
+            key,
+            "INTO TABLE events_rejected",
+            REJECTED_INSERT_COLUMNS[:5],
+            "query_id = %s, batch_id = %s, rejected_at = %s",
+            encode(rejected_rows(rejected), REJECTED_INSERT_COLUMNS[:5]),
+            rejected.num_rows,
+            now,
+        )
+        if loaded != rejected.num_rows:
+            raise LoadWarningError(f"{loaded} of {rejected.num_rows} rejected rows loaded")
+        return loaded
+
+    def _load(
+        self,
+        connection: Any,
+        key: BatchKey,
+        into: str,
+        columns: Sequence[str],
+        assignments: str,
+        data: bytes,
+        rows: int,
+        now: datetime,
+    ) -> int:
+        """LOAD DATA LOCAL of `data` (textformat's lines) from the private folder; rows loaded.
+
+        Only the fixed table and column names of this module are put into the statement.
+        """
         path = self.load_dir / f"batch-{key.batch_id}.tsv"
-        write_load_file(path, rows)
+        path.write_bytes(data)
         try:
             cursor = connection.cursor()
             cursor.execute(
-                "LOAD DATA LOCAL INFILE %s IGNORE INTO TABLE events CHARACTER SET utf8mb4"
+                f"LOAD DATA LOCAL INFILE %s {into} CHARACTER SET utf8mb4"
                 " FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'"
-                " (event_id, user_id, product_id, event_type, price, event_time,"
-                " source_file, source_line)"
-                " SET query_id = %s, batch_id = %s, ingested_at = %s",
+                f" ({', '.join(columns)}) SET {assignments}",
                 (str(path), key.query_id, key.batch_id, now),
             )
-            inserted = int(cursor.rowcount)
-            self._check_only_duplicates(connection, len(rows), inserted)
+            loaded = int(cursor.rowcount)
+            self._check_only_duplicates(connection, rows, loaded)
         finally:
             path.unlink(missing_ok=True)
-        return inserted
+        return loaded
 
     def _check_only_duplicates(self, connection: Any, loaded: int, inserted: int) -> None:
         """IGNORE also turns conversion problems into warnings: allow duplicate keys only."""

@@ -15,7 +15,14 @@ import psycopg
 import pyarrow as pa
 
 from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal, without
-from spark_app.sink.dialect import WRITER_PRIVILEGES, Dialect, minute_values, rows_of
+from spark_app.sink.dialect import (
+    REJECTED_INSERT_COLUMNS,
+    WRITER_PRIVILEGES,
+    Dialect,
+    minute_values,
+    rejected_rows,
+)
+from spark_app.sink.textformat import chunks, encode
 
 COPY_PATH = "copy"
 # Any constant: every writer of this database takes the same lock around its batch.
@@ -99,10 +106,25 @@ class PostgreSQLDialect(Dialect):
         existing = {str(row[0]) for row in cursor.fetchall()}
         new = without(events, existing)
         columns = (*EVENT_COLUMNS, *LINEAGE_COLUMNS, "query_id", "batch_id", "ingested_at")
-        with cursor.copy(f"COPY events ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows_of(new, EVENT_COLUMNS + LINEAGE_COLUMNS):
-                copy.write_row((*row, key.query_id, key.batch_id, now))
+        self._copy(cursor, "events", columns, encode(new, columns[:-3], _batch_fields(key, now)))
         return int(new.num_rows)
+
+    def insert_rejected(
+        self, connection: Any, key: BatchKey, rejected: pa.Table, now: datetime
+    ) -> int:
+        if rejected.num_rows == 0:
+            return 0
+        columns = REJECTED_INSERT_COLUMNS
+        data = encode(rejected_rows(rejected), columns[:5], _batch_fields(key, now))
+        self._copy(connection.cursor(), "events_rejected", columns, data)
+        return int(rejected.num_rows)
+
+    @staticmethod
+    def _copy(cursor: Any, table: str, columns: tuple[str, ...], data: bytes) -> None:
+        """COPY of textformat's lines; only this module's fixed names go into the statement."""
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for piece in chunks(data):
+                copy.write(piece)
 
     def add_minute_totals(self, connection: Any, totals: list[MinuteTotal]) -> None:
         if not totals:
@@ -130,3 +152,8 @@ class PostgreSQLDialect(Dialect):
             (now, ids),
         )
         return int(cursor.rowcount)
+
+
+def _batch_fields(key: BatchKey, now: datetime) -> tuple[str, str, str]:
+    """query_id, batch_id and the commit time as COPY's text."""
+    return key.query_id, str(key.batch_id), now.strftime("%Y-%m-%d %H:%M:%S.%f")
