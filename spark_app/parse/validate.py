@@ -39,38 +39,28 @@ def _split_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch
     for batch in batches:
         paths = batch.column("path")
         modified = batch.column("modificationTime")
-        owners: list[int] = []
-        kinds: list[str] = []
-        lines: list[int] = []
-        raws: list[str] = []
-        fields: list[list[str]] = []
-        problems: list[str | None] = []
-        details: list[str | None] = []
         for index, content in enumerate(batch.column("content").to_pylist()):
-            records = csvsplit.split_records(content or b"")
-            marker = csvsplit.Record(FILE_MARKER, 0, "", [], None, str(len(records)))
-            for record in (marker, *records):
-                owners.append(index)
-                kinds.append(record.kind)
-                lines.append(record.line_no)
-                raws.append(record.raw)
-                fields.append(record.fields)
-                problems.append(record.problem)
-                details.append(record.detail)
-        take = pa.array(owners, pa.int32())
-        yield pa.RecordBatch.from_arrays(
-            [
-                pa.array(kinds, pa.string()),
-                paths.take(take),
-                modified.take(take),
-                pa.array(lines, pa.int32()),
-                pa.array(raws, pa.string()),
-                pa.array(fields, pa.list_(pa.string())),
-                pa.array(problems, pa.string()),
-                pa.array(details, pa.string()),
-            ],
-            names=RECORDS.fieldNames(),
-        )
+            records = csvsplit.split_table(content or b"")
+            marker = pa.table(
+                {
+                    "kind": [FILE_MARKER],
+                    "source_line": pa.array([0], pa.int32()),
+                    "raw_line": [""],
+                    "fields": pa.array([[]], records.schema.field("fields").type),
+                    "problem": pa.nulls(1, pa.string()),
+                    "detail": [str(records.num_rows)],
+                },
+                schema=csvsplit.SPLIT_SCHEMA,
+            )
+            rows = pa.concat_tables([marker, records])
+            owner = pa.repeat(index, rows.num_rows).cast(pa.int32())
+            columns = {
+                "kind": rows.column("kind"),
+                "source_file": paths.take(owner),
+                "file_modified": modified.take(owner),
+                **{name: rows.column(name) for name in csvsplit.SPLIT_SCHEMA.names[1:]},
+            }
+            yield from pa.table(columns).select(RECORDS.fieldNames()).to_batches()
 
 
 def split_files(files: DataFrame) -> DataFrame:

@@ -8,9 +8,12 @@ from spark_app.parse.csvsplit import (
     BAD_HEADER,
     MALFORMED_ROW,
     MAX_RAW_CHARS,
+    SPLIT_SCHEMA,
     UNCLOSED_QUOTE,
     Record,
+    split_plain,
     split_records,
+    split_table,
 )
 
 HEADER = b"event_id,user_id,product_id,event_type,price,event_time"
@@ -182,3 +185,55 @@ def test_very_long_field_is_kept_but_raw_is_capped() -> None:
     assert records[0].raw.endswith(
         f"...[{len(long_id) + len(ROW) - 2 - MAX_RAW_CHARS} more characters]"
     )
+
+
+def _rows(records: list[Record]) -> list[dict[str, object]]:
+    names = ("kind", "source_line", "raw_line", "fields", "problem", "detail")
+    return [dict(zip(names, record, strict=True)) for record in records]
+
+
+PLAIN_FILES = {
+    "plain": lines(HEADER, ROW, ROW.replace(b"e1", b"e2")),
+    "bom, crlf, no final newline": b"\xef\xbb\xbf" + HEADER + b"\r\n" + ROW + b"\r\n" + ROW,
+    "blank and whitespace lines": b"\n \t\n" + HEADER + b"\n\n   \n" + ROW + b"\n\t\n\r\n",
+    "spaces and tabs around fields": lines(HEADER, b" e1\t, u1 ,p1,\tview , 1.00 ,2024-01-01 "),
+    "empty fields": lines(HEADER, b"e1,,p1,view,,", b",,,,,"),
+    "header in another case, spaced": lines(
+        b" Event_ID , USER_ID,product_id,event_type,price,EVENT_TIME", ROW
+    ),
+    "users": lines(USERS_HEADER, b"u1,Ann,a@b,Oslo,2024-01-01", b"u2, Bo ,b@c,,2024-01-02"),
+    "products": lines(PRODUCTS_HEADER, b"p1,Lamp,home,9.99"),
+    "header only": HEADER + b"\r\n\r\n",
+    "empty": b"",
+    "delete character is data": lines(HEADER, b"e1\x7f,u1,p1,view,1.00,2024-01-01"),
+}
+
+SPECIAL_FILES = {
+    "quotes": lines(HEADER, b'e1,u1,"p,1",view,1.00,2024-01-01', ROW),
+    "unclosed quote": lines(HEADER, b'e1,u1,"p1,view,1.00,2024-01-01', ROW),
+    "field count": lines(HEADER, b"a,b,c", ROW + b",extra", ROW),
+    "bad header": lines(b"id,user", ROW),
+    "unicode whitespace": ("\u00a0e1,u1,p1,view,1.00,2024-01-01\n".encode()),
+    "invalid utf-8": HEADER + b"\ne\xff1,u,p,view,1,2024-01-01T00:00:00Z\n" + ROW,
+    "lone carriage return": HEADER + b"\r" + ROW + b"\n" + ROW,
+    "control character str.strip() trims": lines(HEADER, b"\x1ce1,u1,p1,view,1.00,2024-01-01"),
+    "vertical tab": lines(HEADER, b"e1\x0b,u1,p1,view,1.00,2024-01-01"),
+    "very long line": lines(HEADER, b"x" * (MAX_RAW_CHARS + 1) + ROW[2:]),
+    "header only, unknown": b"nope\n",
+}
+
+
+@pytest.mark.parametrize("data", PLAIN_FILES.values(), ids=PLAIN_FILES.keys())
+def test_plain_files_take_the_vectorised_split_with_the_same_records(data: bytes) -> None:
+    table = split_plain(data)
+    assert table is not None
+    assert table.schema == SPLIT_SCHEMA
+    assert table.to_pylist() == _rows(split_records(data))
+
+
+@pytest.mark.parametrize("data", SPECIAL_FILES.values(), ids=SPECIAL_FILES.keys())
+def test_other_files_take_the_record_by_record_split(data: bytes) -> None:
+    assert split_plain(data) is None
+    table = split_table(data)
+    assert table.schema == SPLIT_SCHEMA
+    assert table.to_pylist() == _rows(split_records(data))
