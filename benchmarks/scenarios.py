@@ -199,13 +199,19 @@ def _write_path_logged(log_file: Path) -> str | None:
 
 
 def pipeline_catch_up(
-    ctx: Context, schema: Schema, files: list[Path], rows: int, per_trigger: int, label: str
+    ctx: Context,
+    schema: Schema,
+    files: list[Path],
+    rows: int,
+    per_trigger: int,
+    label: str,
+    *extra: str,
 ) -> dict[str, Any]:
     """`spark-submit spark_app/main.py --available-now` over the backlog; rows/s of its batches."""
     log_file = ctx.log(label)
     args = ["--sink", schema.kind, "--input-dir", str(files[0].parent), "--checkpoint-dir",
             str(ctx.folder(f"{label}_checkpoint")), "--available-now",
-            "--max-files-per-trigger", str(per_trigger)]  # fmt: skip
+            "--max-files-per-trigger", str(per_trigger), *extra]  # fmt: skip
     wall, peak = procs.run(
         procs.spark_submit(MAIN, args), schema.env(ctx.env), log_file, timeout=3600 + rows / 100
     )
@@ -278,8 +284,16 @@ def catch_up(
         result["pipeline"][str(per_trigger)] = pipeline_catch_up(
             ctx, schema, files, rows, per_trigger, f"catchup_{kind}_{per_trigger}"
         )
+    per_trigger = ctx.sizes.files_per_trigger[0]
+    log.info("  %s: pipeline, commit in foreachBatch, %d files/trigger", kind, per_trigger)
+    label = f"catchup_{kind}_in_handler_{per_trigger}"
+    run = pipeline_catch_up(
+        ctx, db.schema("inhandler"), files, rows, per_trigger, label, "--no-background-commit"
+    )
+    main = result["pipeline"][str(per_trigger)]
+    run["ratio_to_background_commit"] = round(run["rows_per_s"] / main["rows_per_s"], 2)
+    result["commit_in_handler"] = run
     if fallback is not None:
-        per_trigger = ctx.sizes.files_per_trigger[0]
         log.info("  %s: pipeline on local_infile=0, %d files/trigger", kind, per_trigger)
         label = f"catchup_{kind}_insert_{per_trigger}"
         run = pipeline_catch_up(ctx, fallback.schema("insert"), files, rows, per_trigger, label)

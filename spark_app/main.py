@@ -28,7 +28,8 @@ from spark_app.job.session import build_session
 from spark_app.job.stream import start_query
 from spark_app.sink import dialect_for
 from spark_app.sink.dialect import Dialect, SchemaError
-from spark_app.sink.writer import BatchWriter, Pauses
+from spark_app.sink.staging import Staging, local_folder
+from spark_app.sink.writer import BatchWriter, Pauses, SinkUnavailableError
 from spark_app.telemetry.recorder import RunRecorder
 from spark_app.telemetry.retention import ArchivePruner
 from spark_app.telemetry.settings import ObservabilitySettings, observability_from_env
@@ -101,6 +102,16 @@ def start_archive_pruner(config: AppConfig) -> ArchivePruner | None:
     return pruner
 
 
+def staging_for(config: AppConfig) -> Staging | None:
+    """Where batches are staged for the background commit; None: commit in foreachBatch."""
+    folder = local_folder(config.stream.checkpoint_dir)
+    if not config.stream.background_commit or folder is None:
+        log.info("commit: in foreachBatch")
+        return None
+    log.info("commit: in the background, batches staged in %s", folder)
+    return Staging(folder)
+
+
 def ensure_local_folder(folder: str) -> None:
     """Create a local drop folder that does not exist yet (the file source requires it)."""
     if "://" in folder and not folder.startswith("file:"):
@@ -120,7 +131,9 @@ def run_stream(
     log.info("write path: %s", path)
     ship_package(spark)
     run_id = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
-    writer = BatchWriter(dialect, config.retry, run_id, Pauses.from_env(os.environ))
+    writer = BatchWriter(
+        dialect, config.retry, run_id, Pauses.from_env(os.environ), staging_for(config)
+    )
     recorder = RunRecorder(observability, config.database, run_id)
     recorder.start()
     if observability.status_every:
@@ -133,6 +146,11 @@ def run_stream(
     ensure_local_folder(config.stream.input_dir)
     failed, unexpected = True, 0
     try:
+        try:
+            writer.recover()
+        except SinkUnavailableError:
+            log.error("stream stopped: %s", writer.failure)
+            return EXIT_FAILED
         query = start_query(spark, config.stream, writer)
         log.info(
             "streaming %s -> %s %s (checkpoint %s, query id %s)",
@@ -143,7 +161,8 @@ def run_stream(
             query.id,
         )
         try:
-            run_until_stopped(query, stop.event)
+            run_until_stopped(query, stop.event, writer.failed)
+            writer.drain()
         except Exception as exc:
             if writer.failure is None and stop.event.is_set():
                 # A signal to the whole process group (Ctrl-C) also reaches the JVM's helper

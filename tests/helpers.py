@@ -131,7 +131,9 @@ def assert_sink_matches(sink: SinkUnderTest, files: list[Path]) -> Expected:
         len(expected.rejected),
     )
     assert_batches_balance(sink)
-    assert sink.count("ingest_files") == expected.files
+    assert sink.count("ingest_files") == expected.files, sink.query(
+        "SELECT batch_id, source_file, records FROM ingest_files ORDER BY batch_id, source_file"
+    )
     assert sink.per_minute() == sink.per_minute_from_events() == expected.per_minute()
     users = {
         row[0]: None if row[5] else (row[1], row[2], row[3], row[4])

@@ -51,6 +51,8 @@ class StreamSettings:
     # Spark skips files older than this relative to the newest file it has seen; a file copied
     # in late with an old time must still be read, so the window is wide.
     max_file_age_days: float = 36_500.0
+    # Load batch N while Spark reads batch N+1 (local checkpoints: the batch is staged there).
+    background_commit: bool = True
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,13 @@ def _add_stream_flags(parser: argparse.ArgumentParser) -> None:
         type=number_arg(float, above=0),
         default=defaults.max_file_age_days,
         help="files older than this relative to the newest seen are skipped (Spark maxFileAge)",
+    )
+    parser.add_argument(
+        "--background-commit",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.background_commit,
+        help="load a batch while the next one is read; the batch is staged durably in the"
+        " checkpoint first (local checkpoints only)",
     )
 
 
@@ -158,6 +167,7 @@ def load_config(argv: Sequence[str] | None, environ: Mapping[str, str] | None = 
             archive_dir=args.archive_dir,
             archive_retention_hours=args.archive_retention_hours,
             max_file_age_days=args.max_file_age_days,
+            background_commit=args.background_commit,
         ),
         retry=retry,
         log_level=args.log_level,

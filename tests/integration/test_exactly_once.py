@@ -19,7 +19,9 @@ from localmysql import LocalServer, free_port
 from localpg import LocalPostgres
 from spark_app.sink.writer import (
     PAUSE_AFTER_COMMIT_ENV,
+    PAUSE_AFTER_STAGE_ENV,
     PAUSE_BEFORE_COMMIT_ENV,
+    PAUSE_BEFORE_LOAD_ENV,
     PAUSE_MID_COMMIT_ENV,
 )
 from tests.conftest import postgres_base
@@ -45,12 +47,17 @@ def _log_grows(log: Path, text: str) -> bool:
     return log.exists() and text in log.read_text(errors="replace")
 
 
+def _staged(checkpoint: Path) -> list[str]:
+    return sorted(path.name for path in (checkpoint / "staged").glob("*.arrow"))
+
+
 def test_sigkill_at_every_moment_then_restart(sink: SinkUnderTest, tmp_path: Path) -> None:
+    """The commit inside foreachBatch (--no-background-commit)."""
     env = sink.env()
     drop, checkpoint, log = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "stream.log"
     files = generate(env, drop, 6, 21, "--null-user-rate", "0.1")
     args = (*sink.args, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
-            "--available-now")  # fmt: skip
+            "--available-now", "--no-background-commit")  # fmt: skip
 
     def crash(extra: dict[str, str], until: Callable[[], bool], what: str) -> None:
         stream = start_spark_submit({**env, **extra}, log, *args)
@@ -89,6 +96,67 @@ def test_sigkill_at_every_moment_then_restart(sink: SinkUnderTest, tmp_path: Pat
     assert sorted(row[0] for row in batches) == list(range(len(batches)))
     assert sum(row[1] for row in batches) == len(files)
     print(f"{sink.kind}: SIGKILL before, inside and after the commit, and after batch 2")
+
+
+def test_sigkill_around_the_background_commit_then_restart(
+    sink: SinkUnderTest, tmp_path: Path
+) -> None:
+    """The default: batch N is loaded in the background while Spark reads batch N+1."""
+    env = sink.env()
+    drop, checkpoint, log = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "stream.log"
+    files = generate(env, drop, 6, 21, "--null-user-rate", "0.1")
+    args = (*sink.args, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
+            "--available-now")  # fmt: skip
+
+    def crash(extra: dict[str, str], until: Callable[[], bool], what: str) -> None:
+        stream = start_spark_submit({**env, **extra}, log, *args)
+        try:
+            wait_for(until, what, timeout=300)
+        finally:
+            kill_group(stream)
+
+    # 1. Batch 0 staged, foreachBatch not returned: Spark has not committed its offsets.
+    crash({PAUSE_AFTER_STAGE_ENV: "120"},
+          lambda: _log_grows(log, "test pause after staging"), "batch 0 staged")  # fmt: skip
+    assert sink.count("events") == 0 and sink.count("ingest_batches") == 0
+    assert not (checkpoint / "commits" / "0").exists()
+    assert _staged(checkpoint) == ["000000000000.arrow"]
+
+    # 2. The restart commits staged batch 0 first and skips Spark's replay of it. Batch 1 is
+    # staged and handed back (Spark commits its offsets); its load has not begun.
+    crash({PAUSE_BEFORE_LOAD_ENV: "120"},
+          lambda: _log_grows(log, "batch 1: test pause before load")
+          and (checkpoint / "commits" / "1").exists(), "batch 1 handed back")  # fmt: skip
+    assert sink.query("SELECT batch_id FROM ingest_batches") == [(0,)]
+    assert _staged(checkpoint) == ["000000000001.arrow"]
+
+    # 3. The restart loads staged batch 1 (its files are not read again): killed mid-load.
+    crash({PAUSE_MID_COMMIT_ENV: "120"},
+          lambda: _log_grows(log, "test pause inside the commit"), "batch 1 loading")  # fmt: skip
+    assert sink.query("SELECT batch_id FROM ingest_batches") == [(0,)]
+    assert _staged(checkpoint) == ["000000000001.arrow"]
+
+    # 4. Batch 1 committed, its staged file not yet removed.
+    crash({PAUSE_AFTER_COMMIT_ENV: "120"},
+          lambda: _log_grows(log, "batch 1: test pause after commit"), "committed")  # fmt: skip
+    assert sorted(sink.query("SELECT batch_id FROM ingest_batches")) == [(0,), (1,)]
+    assert _staged(checkpoint) == ["000000000001.arrow"]
+
+    # 5. At whatever moment the stream is in right after its fourth commit.
+    crash({}, lambda: sink.count("ingest_batches") >= 4, "batch 3 committed")
+
+    # 6. A restart on the same checkpoint finishes the work.
+    final = spark_submit(env, *args)
+    assert final.returncode == 0, final.stdout[-3000:]
+    output = log.read_text(errors="replace") + final.stdout
+    assert "already committed, replay skipped" in output
+    assert "committed by an earlier attempt, skipped" in output
+    assert_sink_matches(sink, files)
+    batches = sink.query("SELECT batch_id, files FROM ingest_batches")
+    assert sorted(row[0] for row in batches) == list(range(len(batches)))
+    assert sum(row[1] for row in batches) == len(files)
+    assert _staged(checkpoint) == []
+    print(f"{sink.kind}: SIGKILL after staging, before and inside the load, after the commit")
 
 
 def test_replayed_batch_changes_nothing(
