@@ -243,10 +243,16 @@ def test_database_outage_is_retried_and_the_stream_goes_on(
     print(f"{own_sink.kind} down 4 s mid-run: {output.count('retrying in')} retries, exit 0")
 
 
+@pytest.mark.parametrize(
+    ("path", "server_args"),
+    [("load-data", ("--local-infile=1",)), ("insert", ("--local-infile=0",))],
+)
 def test_outage_beyond_the_retry_budget_stops_clearly_and_restart_resumes(
-    tmp_path: Path,
+    path: str, server_args: tuple[str, ...], tmp_path: Path
 ) -> None:
-    server = LocalServer(tmp_path / "mysql", free_port())
+    """On both MySQL write paths: LOAD DATA, and the INSERT fallback of a server without
+    local_infile (MySQL 8's default)."""
+    server = LocalServer(tmp_path / "mysql", free_port(), extra_args=server_args)
     server.start()
     try:
         own = mysql_sink(server, "budget")
@@ -268,6 +274,7 @@ def test_outage_beyond_the_retry_budget_stops_clearly_and_restart_resumes(
             if stream.poll() is None:
                 kill_group(stream)
         output = log.read_text(errors="replace")
+        assert f"write path: {path}" in output
         assert output.count("giving up") == 1, output[-3000:]
         assert "failed 3 time(s)" in output
         assert _password(own) not in output
