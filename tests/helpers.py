@@ -163,10 +163,15 @@ def run_stream(
     input_dir: Path,
     checkpoint: Path,
     files: int = 2,
+    *,
+    insert_path: bool = False,
 ) -> None:
-    """Ingest what is in `input_dir` with availableNow, in this process, as the writer."""
+    """Ingest what is in `input_dir` with availableNow, in this process, as the writer.
+    `insert_path`: MySQL's INSERT fallback even where the server allows LOAD DATA LOCAL."""
     dialect = dialect_for(sink.settings("writer"))
     dialect.detect_write_path()
+    if insert_path:
+        dialect.use_load = False  # type: ignore[attr-defined]
     writer = BatchWriter(dialect, RetryPolicy(retries=0), "test")
     stream = StreamSettings(
         input_dir=str(input_dir),

@@ -164,9 +164,22 @@ def test_sigkill_around_the_background_commit_then_restart(
 def test_replayed_batch_changes_nothing(
     spark: SparkSession, sink: SinkUnderTest, tmp_path: Path
 ) -> None:
+    _replay_changes_nothing(spark, sink, tmp_path, insert_path=False)
+
+
+def test_replayed_batch_changes_nothing_on_the_insert_path(
+    spark: SparkSession, mysql: SinkUnderTest, tmp_path: Path
+) -> None:
+    _replay_changes_nothing(spark, mysql, tmp_path, insert_path=True)
+    assert {row[0] for row in mysql.query("SELECT write_path FROM ingest_batches")} == {"insert"}
+
+
+def _replay_changes_nothing(
+    spark: SparkSession, sink: SinkUnderTest, tmp_path: Path, *, insert_path: bool
+) -> None:
     drop, checkpoint = tmp_path / "drop", tmp_path / "checkpoint"
     files = generate(sink.env(), drop, 3, 5, "--entities")
-    run_stream(spark, sink, drop, checkpoint, files=1)
+    run_stream(spark, sink, drop, checkpoint, files=1, insert_path=insert_path)
     tables = ("events", "events_rejected", "ingest_batches", "ingest_files", "users",
               "products", "events_per_minute")  # fmt: skip
     before = {t: sorted(sink.query(f"SELECT * FROM {t}")) for t in tables}
@@ -175,7 +188,7 @@ def test_replayed_batch_changes_nothing(
     for batch in batches[-2:]:
         (checkpoint / "commits" / str(batch)).unlink()
         (checkpoint / "commits" / f".{batch}.crc").unlink(missing_ok=True)
-    run_stream(spark, sink, drop, checkpoint, files=1)
+    run_stream(spark, sink, drop, checkpoint, files=1, insert_path=insert_path)
     after = {t: sorted(sink.query(f"SELECT * FROM {t}")) for t in tables}
     assert after == before
     assert_sink_matches(sink, files)
