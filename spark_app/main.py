@@ -17,6 +17,7 @@ if __package__ in (None, ""):
 from pyspark.sql import SparkSession
 
 from spark_app.common.errors import summarize
+from spark_app.common.paths import local_path
 from spark_app.job.config import AppConfig, ConfigError, load_config
 from spark_app.job.lifecycle import (
     StopRequest,
@@ -94,10 +95,11 @@ def start_archive_pruner(config: AppConfig) -> ArchivePruner | None:
     folder, hours = config.stream.archive_dir, config.stream.archive_retention_hours
     if not folder or hours <= 0:
         return None
-    if "://" in folder and not folder.startswith("file:"):
+    local = local_path(folder)
+    if local is None:
         log.info("archive %s: retention left to the storage's lifecycle rules", folder)
         return None
-    pruner = ArchivePruner(folder.removeprefix("file://").removeprefix("file:"), hours)
+    pruner = ArchivePruner(str(local), hours)
     pruner.start()
     return pruner
 
@@ -114,9 +116,9 @@ def staging_for(config: AppConfig) -> Staging | None:
 
 def ensure_local_folder(folder: str) -> None:
     """Create a local drop folder that does not exist yet (the file source requires it)."""
-    if "://" in folder and not folder.startswith("file:"):
-        return
-    Path(folder.removeprefix("file://").removeprefix("file:")).mkdir(parents=True, exist_ok=True)
+    local = local_path(folder)
+    if local is not None:
+        local.mkdir(parents=True, exist_ok=True)
 
 
 def run_stream(

@@ -16,15 +16,10 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from spark_app.common.paths import local_path
 from spark_app.sink.batch import FileEntry
 
 _COMPACT = re.compile(r"^(\d+)\.compact$")
-
-
-def _local(checkpoint_dir: str) -> Path | None:
-    if "://" in checkpoint_dir and not checkpoint_dir.startswith("file:"):
-        return None
-    return Path(checkpoint_dir.removeprefix("file://").removeprefix("file:"))
 
 
 def _log_offset(offsets: Path, batch_id: int) -> int | None:
@@ -49,7 +44,7 @@ def _entries(path: Path) -> list[dict[str, object]]:
 
 def batch_files(checkpoint_dir: str, batch_id: int) -> list[FileEntry]:
     """The files of this micro-batch; empty for a remote checkpoint or a log it cannot read."""
-    root = _local(checkpoint_dir)
+    root = local_path(checkpoint_dir)
     if root is None:
         return []
     end = _log_offset(root / "offsets", batch_id)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from spark_app.common.paths import local_path
 from spark_app.sink.batch import BatchKey, FileEntry
 
 FOLDER = "staged"
@@ -37,9 +38,8 @@ class StagedBatch:
 
 def local_folder(checkpoint_dir: str) -> Path | None:
     """`<checkpoint>/staged` for a local checkpoint; None for a remote one (hdfs://, s3a://)."""
-    if "://" in checkpoint_dir and not checkpoint_dir.startswith("file:"):
-        return None
-    return Path(checkpoint_dir.removeprefix("file://").removeprefix("file:")) / FOLDER
+    root = local_path(checkpoint_dir)
+    return None if root is None else root / FOLDER
 
 
 def _fsync_folder(folder: Path) -> None:
