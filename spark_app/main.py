@@ -164,7 +164,7 @@ def run_stream(
         )
         try:
             run_until_stopped(query, stop.event, writer.failed)
-            writer.drain()
+            writer.wait()
         except Exception as exc:
             if writer.failure is None and stop.event.is_set():
                 # A signal to the whole process group (Ctrl-C) also reaches the JVM's helper

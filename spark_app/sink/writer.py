@@ -95,7 +95,7 @@ class BatchWriter:
 
     Without `staging` each batch is committed inside foreachBatch. With it, the commit runs on
     one background thread (see the module's docstring); `recover()` must run before the query
-    starts and `drain()` after it ends.
+    starts and `wait()` after it ends.
     """
 
     def __init__(
@@ -132,7 +132,7 @@ class BatchWriter:
             self._connection = None
 
     def close(self) -> None:
-        """Stop the background thread (after drain()) and close the connection."""
+        """Stop the background thread (after wait()) and close the connection."""
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -322,14 +322,11 @@ class BatchWriter:
         self.staging.remove(staged.path)
 
     def wait(self) -> None:
-        """Wait for the batch in flight; raise if its commit failed (the stream must stop)."""
+        """Wait for the batch in flight (before the next is staged, and after the query ends);
+        raises SinkUnavailableError if its commit failed (the stream must stop)."""
         in_flight, self._in_flight = self._in_flight, None
         if in_flight is not None:
             in_flight.result()
-
-    def drain(self) -> None:
-        """After the query: commit the batch in flight. Raises SinkUnavailableError if it fails."""
-        self.wait()
 
     def recover(self) -> int:
         """Before the query: commit every staged batch (recorded ones are skipped); how many."""

@@ -51,112 +51,112 @@ def _staged(checkpoint: Path) -> list[str]:
     return sorted(path.name for path in (checkpoint / "staged").glob("*.arrow"))
 
 
-def test_sigkill_at_every_moment_then_restart(mysql: SinkUnderTest, tmp_path: Path) -> None:
-    """The commit inside foreachBatch (--no-background-commit). The batch protocol is the same
-    code on both sinks, and the background commit's test below runs on both."""
-    sink = mysql
-    env = sink.env()
-    drop, checkpoint, log = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "stream.log"
-    files = generate(env, drop, 6, 21, "--null-user-rate", "0.1")
-    args = (*sink.args, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
-            "--available-now", "--no-background-commit")  # fmt: skip
+class _KilledStream:
+    """Six generated files and `spark-submit --available-now` over them, killed at chosen
+    moments and restarted on the same checkpoint."""
 
-    def crash(extra: dict[str, str], until: Callable[[], bool], what: str) -> None:
-        stream = start_spark_submit({**env, **extra}, log, *args)
+    def __init__(self, sink: SinkUnderTest, tmp_path: Path, *flags: str) -> None:
+        self.sink, self.env = sink, sink.env()
+        drop, self.checkpoint = tmp_path / "drop", tmp_path / "checkpoint"
+        self.log = tmp_path / "stream.log"
+        self.files = generate(self.env, drop, 6, 21, "--null-user-rate", "0.1")
+        self.args = (*sink.args, "--input-dir", str(drop), "--checkpoint-dir",
+                     str(self.checkpoint), "--available-now", *flags)  # fmt: skip
+
+    def logged(self, text: str) -> bool:
+        return _log_grows(self.log, text)
+
+    def crash(self, extra: dict[str, str], until: Callable[[], bool], what: str) -> None:
+        """Start the stream with these test pauses, SIGKILL it once `until` holds."""
+        stream = start_spark_submit({**self.env, **extra}, self.log, *self.args)
         try:
             wait_for(until, what, timeout=300)
         finally:
             kill_group(stream)
 
+    def finish(self) -> str:
+        """Restart to the end; check the sink against the oracle and every batch and file
+        recorded once. Returns the output of every run."""
+        final = spark_submit(self.env, *self.args)
+        assert final.returncode == 0, final.stdout[-3000:]
+        assert_sink_matches(self.sink, self.files)
+        batches = self.sink.query("SELECT batch_id, files FROM ingest_batches")
+        # A kill between Spark's source log and its offset log can make the restart plan two
+        # files into one batch: fewer batches, but each file still counted once.
+        assert sorted(row[0] for row in batches) == list(range(len(batches)))
+        assert sum(row[1] for row in batches) == len(self.files)
+        return self.log.read_text(errors="replace") + final.stdout
+
+
+def test_sigkill_at_every_moment_then_restart(mysql: SinkUnderTest, tmp_path: Path) -> None:
+    """The commit inside foreachBatch (--no-background-commit). The batch protocol is the same
+    code on both sinks, and the background commit's test below runs on both."""
+    run = _KilledStream(mysql, tmp_path, "--no-background-commit")
+
     # 1. Batch 0 collected on the driver, its transaction not begun.
-    crash({PAUSE_BEFORE_COMMIT_ENV: "120"},
-          lambda: _log_grows(log, "test pause before commit"), "batch 0 collected")  # fmt: skip
-    assert sink.count("events") == 0 and sink.count("ingest_batches") == 0
+    run.crash({PAUSE_BEFORE_COMMIT_ENV: "120"},
+              lambda: run.logged("test pause before commit"), "batch 0 collected")  # fmt: skip
+    assert mysql.count("events") == 0 and mysql.count("ingest_batches") == 0
 
     # 2. In the middle of the load: every row of batch 0 written, the transaction not committed.
-    crash({PAUSE_MID_COMMIT_ENV: "120"},
-          lambda: _log_grows(log, "test pause inside the commit"), "rows written")  # fmt: skip
-    assert sink.count("events") == 0 and sink.count("ingest_batches") == 0
+    run.crash({PAUSE_MID_COMMIT_ENV: "120"},
+              lambda: run.logged("test pause inside the commit"), "rows written")  # fmt: skip
+    assert mysql.count("events") == 0 and mysql.count("ingest_batches") == 0
 
     # 3. After the database commit, before Spark commits its offsets: a replay follows.
-    crash({PAUSE_AFTER_COMMIT_ENV: "120"},
-          lambda: sink.count("ingest_batches") == 1, "batch 0 committed")  # fmt: skip
-    assert not (checkpoint / "commits" / "0").exists()
+    run.crash({PAUSE_AFTER_COMMIT_ENV: "120"},
+              lambda: mysql.count("ingest_batches") == 1, "batch 0 committed")  # fmt: skip
+    assert not (run.checkpoint / "commits" / "0").exists()
 
     # 4. At whatever moment the stream is in right after its third commit.
-    crash({}, lambda: sink.count("ingest_batches") >= 3, "batch 2 committed")
+    run.crash({}, lambda: mysql.count("ingest_batches") >= 3, "batch 2 committed")
 
     # 5. A restart on the same checkpoint finishes the work.
-    final = spark_submit(env, *args)
-    assert final.returncode == 0, final.stdout[-3000:]
-    output = log.read_text(errors="replace") + final.stdout
-    assert "already committed, replay skipped" in output
-    assert_sink_matches(sink, files)
-    batches = sink.query("SELECT batch_id, files FROM ingest_batches")
-    # Every batch recorded once and every file counted once. A kill between Spark's source log
-    # and its offset log can make the restart plan two files into one batch: fewer batches.
-    assert sorted(row[0] for row in batches) == list(range(len(batches)))
-    assert sum(row[1] for row in batches) == len(files)
-    print(f"{sink.kind}: SIGKILL before, inside and after the commit, and after batch 2")
+    assert "already committed, replay skipped" in run.finish()
+    print(f"{mysql.kind}: SIGKILL before, inside and after the commit, and after batch 2")
 
 
 def test_sigkill_around_the_background_commit_then_restart(
     sink: SinkUnderTest, tmp_path: Path
 ) -> None:
     """The default: batch N is loaded in the background while Spark reads batch N+1."""
-    env = sink.env()
-    drop, checkpoint, log = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "stream.log"
-    files = generate(env, drop, 6, 21, "--null-user-rate", "0.1")
-    args = (*sink.args, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
-            "--available-now")  # fmt: skip
-
-    def crash(extra: dict[str, str], until: Callable[[], bool], what: str) -> None:
-        stream = start_spark_submit({**env, **extra}, log, *args)
-        try:
-            wait_for(until, what, timeout=300)
-        finally:
-            kill_group(stream)
+    run = _KilledStream(sink, tmp_path)
+    checkpoint = run.checkpoint
 
     # 1. Batch 0 staged, foreachBatch not returned: Spark has not committed its offsets.
-    crash({PAUSE_AFTER_STAGE_ENV: "120"},
-          lambda: _log_grows(log, "test pause after staging"), "batch 0 staged")  # fmt: skip
+    run.crash({PAUSE_AFTER_STAGE_ENV: "120"},
+              lambda: run.logged("test pause after staging"), "batch 0 staged")  # fmt: skip
     assert sink.count("events") == 0 and sink.count("ingest_batches") == 0
     assert not (checkpoint / "commits" / "0").exists()
     assert _staged(checkpoint) == ["000000000000.arrow"]
 
     # 2. The restart commits staged batch 0 first and skips Spark's replay of it. Batch 1 is
     # staged and handed back (Spark commits its offsets); its load has not begun.
-    crash({PAUSE_BEFORE_LOAD_ENV: "120"},
-          lambda: _log_grows(log, "batch 1: test pause before load")
-          and (checkpoint / "commits" / "1").exists(), "batch 1 handed back")  # fmt: skip
+    run.crash({PAUSE_BEFORE_LOAD_ENV: "120"},
+              lambda: run.logged("batch 1: test pause before load")
+              and (checkpoint / "commits" / "1").exists(), "batch 1 handed back")  # fmt: skip
     assert sink.query("SELECT batch_id FROM ingest_batches") == [(0,)]
     assert _staged(checkpoint) == ["000000000001.arrow"]
 
     # 3. The restart loads staged batch 1 (its files are not read again): killed mid-load.
-    crash({PAUSE_MID_COMMIT_ENV: "120"},
-          lambda: _log_grows(log, "test pause inside the commit"), "batch 1 loading")  # fmt: skip
+    run.crash({PAUSE_MID_COMMIT_ENV: "120"},
+              lambda: run.logged("test pause inside the commit"), "batch 1 loading")  # fmt: skip
     assert sink.query("SELECT batch_id FROM ingest_batches") == [(0,)]
     assert _staged(checkpoint) == ["000000000001.arrow"]
 
     # 4. Batch 1 committed, its staged file not yet removed.
-    crash({PAUSE_AFTER_COMMIT_ENV: "120"},
-          lambda: _log_grows(log, "batch 1: test pause after commit"), "committed")  # fmt: skip
+    run.crash({PAUSE_AFTER_COMMIT_ENV: "120"},
+              lambda: run.logged("batch 1: test pause after commit"), "committed")  # fmt: skip
     assert sorted(sink.query("SELECT batch_id FROM ingest_batches")) == [(0,), (1,)]
     assert _staged(checkpoint) == ["000000000001.arrow"]
 
     # 5. At whatever moment the stream is in right after its fourth commit.
-    crash({}, lambda: sink.count("ingest_batches") >= 4, "batch 3 committed")
+    run.crash({}, lambda: sink.count("ingest_batches") >= 4, "batch 3 committed")
 
     # 6. A restart on the same checkpoint finishes the work.
-    final = spark_submit(env, *args)
-    assert final.returncode == 0, final.stdout[-3000:]
-    output = log.read_text(errors="replace") + final.stdout
+    output = run.finish()
     assert "already committed, replay skipped" in output
     assert "committed by an earlier attempt, skipped" in output
-    assert_sink_matches(sink, files)
-    batches = sink.query("SELECT batch_id, files FROM ingest_batches")
-    assert sorted(row[0] for row in batches) == list(range(len(batches)))
-    assert sum(row[1] for row in batches) == len(files)
     assert _staged(checkpoint) == []
     print(f"{sink.kind}: SIGKILL after staging, before and inside the load, after the commit")
 
