@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import tempfile
 import zipfile
@@ -15,9 +14,11 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyspark.sql import SparkSession
+from pyspark.sql.streaming.query import StreamingQuery
 
 from spark_app.common.errors import summarize
 from spark_app.common.paths import local_path
+from spark_app.job.batches import recover_staged
 from spark_app.job.config import AppConfig, ConfigError, load_config
 from spark_app.job.lifecycle import (
     StopRequest,
@@ -28,9 +29,9 @@ from spark_app.job.lifecycle import (
 from spark_app.job.session import build_session
 from spark_app.job.stream import start_query
 from spark_app.sink import dialect_for
+from spark_app.sink.committer import Committer, SinkUnavailableError
 from spark_app.sink.dialect import Dialect, SchemaError
-from spark_app.sink.staging import Staging, local_folder
-from spark_app.sink.writer import BatchWriter, Pauses, SinkUnavailableError
+from spark_app.sink.staging import StagedFileError, local_folder
 from spark_app.telemetry.recorder import RunRecorder
 from spark_app.telemetry.retention import ArchivePruner
 from spark_app.telemetry.settings import ObservabilitySettings, observability_from_env
@@ -104,21 +105,52 @@ def start_archive_pruner(config: AppConfig) -> ArchivePruner | None:
     return pruner
 
 
-def staging_for(config: AppConfig) -> Staging | None:
-    """Where batches are staged for the background commit; None: commit in foreachBatch."""
-    folder = local_folder(config.stream.checkpoint_dir)
-    if not config.stream.background_commit or folder is None:
-        log.info("commit: in foreachBatch")
-        return None
-    log.info("commit: in the background, batches staged in %s", folder)
-    return Staging(folder)
-
-
 def ensure_local_folder(folder: str) -> None:
     """Create a local drop folder that does not exist yet (the file source requires it)."""
     local = local_path(folder)
     if local is not None:
         local.mkdir(parents=True, exist_ok=True)
+
+
+def recover(committer: Committer, config: AppConfig) -> None:
+    """Commit what an earlier release staged next to the checkpoint, whatever the flags."""
+    try:
+        count = recover_staged(committer, local_folder(config.stream.checkpoint_dir))
+    except StagedFileError as exc:
+        raise StartupError(EXIT_FAILED, str(exc)) from None
+    if count:
+        log.info("%d staged batch(es) committed before the stream starts", count)
+
+
+def await_query(query: StreamingQuery, stop: StopRequest) -> int:
+    """Wait for the query to end; returns the exit code and logs why it ended."""
+    try:
+        run_until_stopped(query, stop.event)
+    except Exception as exc:
+        cause = _sink_failure(exc)
+        if cause is not None:
+            log.error("stream stopped: %s", cause)
+            return EXIT_FAILED
+        if stop.event.is_set():
+            # A signal to the whole process group (Ctrl-C) also reaches the JVM's helper
+            # processes, which can fail the last checkpoint write: the stop was asked for,
+            # and the batch, committed or not, is replayed safely on restart.
+            log.warning("while stopping, the query ended with: %s", summarize(exc))
+        else:
+            # Not the database: keep the whole error, it is a bug or a bad set-up.
+            log.error("stream stopped: %s\n%s", summarize(exc), exc)
+            return EXIT_FAILED
+    log.info("stream stopped cleanly")
+    return 0
+
+
+def _sink_failure(exc: BaseException) -> str | None:
+    """The one line of a SinkUnavailableError raised in foreachBatch, if that ended the query."""
+    marker = SinkUnavailableError.__name__ + ": "
+    for line in str(exc).splitlines():
+        if marker in line:
+            return line.split(marker, 1)[1].strip()
+    return None
 
 
 def run_stream(
@@ -129,13 +161,10 @@ def run_stream(
 ) -> int:
     """Prepare the database, start the query and wait for it; returns the exit code."""
     dialect = dialect_for(config.database)
-    path = prepare_database(dialect)
-    log.info("write path: %s", path)
+    log.info("write path: %s", prepare_database(dialect))
     ship_package(spark)
     run_id = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
-    writer = BatchWriter(
-        dialect, config.retry, run_id, Pauses.from_env(os.environ), staging_for(config)
-    )
+    committer = Committer(dialect, config.retry, run_id)
     recorder = RunRecorder(observability, config.database, run_id)
     recorder.start()
     if observability.status_every:
@@ -146,14 +175,10 @@ def run_stream(
         )
     pruner = start_archive_pruner(config)
     ensure_local_folder(config.stream.input_dir)
-    failed, unexpected = True, 0
+    code = EXIT_FAILED
     try:
-        try:
-            writer.recover()
-        except SinkUnavailableError:
-            log.error("stream stopped: %s", writer.failure)
-            return EXIT_FAILED
-        query = start_query(spark, config.stream, writer)
+        recover(committer, config)
+        query = start_query(spark, config.stream, committer)
         log.info(
             "streaming %s -> %s %s (checkpoint %s, query id %s)",
             config.stream.input_dir,
@@ -162,34 +187,16 @@ def run_stream(
             config.stream.checkpoint_dir,
             query.id,
         )
-        try:
-            run_until_stopped(query, stop.event, writer.failed)
-            writer.wait()
-        except Exception as exc:
-            if writer.failure is None and stop.event.is_set():
-                # A signal to the whole process group (Ctrl-C) also reaches the JVM's helper
-                # processes, which can fail the last checkpoint write: the stop was asked for,
-                # and the batch, committed or not, is replayed safely on restart.
-                log.warning("while stopping, the query ended with: %s", summarize(exc))
-                log.info("stream stopped cleanly")
-                failed = False
-                return 0
-            if writer.failure is None:
-                # Not the database: keep the whole error, it is a bug or a bad set-up.
-                unexpected = 1
-                log.error("stream stopped: %s\n%s", summarize(exc), exc)
-                return EXIT_FAILED
-        if writer.failure is not None:
-            log.error("stream stopped: %s", writer.failure)
-            return EXIT_FAILED
-        failed = False
-        log.info("stream stopped cleanly")
-        return 0
+        code = await_query(query, stop)
+        return code
+    except SinkUnavailableError as exc:
+        log.error("stream stopped: %s", exc)
+        return EXIT_FAILED
     finally:
-        writer.close()
+        committer.close()
         if pruner is not None:
             pruner.stop()
-        recorder.stop(failed=failed, extra_errors=unexpected + (writer.failure is not None))
+        recorder.stop(failed=code != 0, extra_errors=int(code != 0))
 
 
 def main(argv: list[str] | None = None) -> int:

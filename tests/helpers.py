@@ -12,10 +12,10 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from spark_app.job.config import RetryPolicy, StreamSettings
+from spark_app.job.config import StreamSettings
 from spark_app.job.stream import start_query
 from spark_app.sink import dialect_for
-from spark_app.sink.writer import BatchWriter
+from spark_app.sink.committer import Committer, RetryPolicy
 from tests.oracle import Expected, expected_for
 from tests.sinks import SinkUnderTest
 
@@ -172,17 +172,17 @@ def run_stream(
     dialect.detect_write_path()
     if insert_path:
         dialect.use_load = False  # type: ignore[attr-defined]
-    writer = BatchWriter(dialect, RetryPolicy(retries=0), "test")
+    committer = Committer(dialect, RetryPolicy(retries=0), "test")
     stream = StreamSettings(
         input_dir=str(input_dir),
         checkpoint_dir=str(checkpoint),
         available_now=True,
         max_files_per_trigger=files,
     )
-    query = start_query(spark, stream, writer)
+    query = start_query(spark, stream, committer)
     try:
         query.awaitTermination(300)
     finally:
         query.stop()
-        writer.close()
-    assert query.exception() is None, writer.failure
+        committer.close()
+    assert query.exception() is None, query.exception()

@@ -20,20 +20,16 @@ from spark_app.common.numbers import (
     number_arg,
     positive_int,
 )
+from spark_app.parse.pieces import PIECE_BYTES
+from spark_app.sink.committer import RetryPolicy
 
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names it."""
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter for a batch whose database work fails."""
-
-    retries: int = 3
-    base_delay: float = 1.0
-    multiplier: float = 2.0
-    max_delay: float = 60.0
+# About 27,000 years: wider than the span of any two modification times.
+UNLIMITED_FILE_AGE_DAYS = 10_000_000.0
 
 
 @dataclass(frozen=True)
@@ -43,16 +39,25 @@ class StreamSettings:
     input_dir: str = "streaming_data"
     checkpoint_dir: str = "checkpoints/events"
     available_now: bool = False
-    max_files_per_trigger: int = 1
+    # None: every file that has arrived, up to max_bytes_per_trigger (at least one file), so
+    # that files dropped together are committed together.
+    max_files_per_trigger: int | None = None
+    max_bytes_per_trigger: int = 256 << 20
+    # What one task reads of a file at once: a larger file is read in pieces of this size.
+    piece_bytes: int = PIECE_BYTES
     # A file waits half of this on average before its batch starts: freshness vs listing cost.
     trigger_interval: float = 0.25
     archive_dir: str | None = None
     archive_retention_hours: float = 168.0
-    # Spark skips files older than this relative to the newest file it has seen; a file copied
-    # in late with an old time must still be read, so the window is wide.
-    max_file_age_days: float = 36_500.0
-    # Load batch N while Spark reads batch N+1 (local checkpoints: the batch is staged there).
-    background_commit: bool = True
+    # Spark skips files older than this relative to the newest file it has seen. A file may
+    # carry any time (1970, or 2200 from a clock far ahead) and must still be read, so by
+    # default the window is wider than any two file times can be apart.
+    max_file_age_days: float | None = None
+
+    @property
+    def max_file_age_seconds(self) -> float:
+        days = UNLIMITED_FILE_AGE_DAYS if self.max_file_age_days is None else self.max_file_age_days
+        return days * 86_400
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,21 @@ def _add_stream_flags(parser: argparse.ArgumentParser) -> None:
         "--max-files-per-trigger",
         type=positive_int,
         default=defaults.max_files_per_trigger,
-        help="files per micro-batch (raise it to catch up on a backlog)",
+        help="files per micro-batch (default: every file that has arrived, up to"
+        " --max-bytes-per-trigger)",
+    )
+    parser.add_argument(
+        "--max-bytes-per-trigger",
+        type=positive_int,
+        default=defaults.max_bytes_per_trigger,
+        help="bytes of files per micro-batch when --max-files-per-trigger is not given"
+        " (at least one file)",
+    )
+    parser.add_argument(
+        "--piece-bytes",
+        type=number_arg(int, minimum=1 << 20),
+        default=defaults.piece_bytes,
+        help="a file larger than this is read in pieces of this size (memory per task)",
     )
     parser.add_argument(
         "--trigger-interval",
@@ -99,14 +118,15 @@ def _add_stream_flags(parser: argparse.ArgumentParser) -> None:
         "--max-file-age-days",
         type=number_arg(float, above=0),
         default=defaults.max_file_age_days,
-        help="files older than this relative to the newest seen are skipped (Spark maxFileAge)",
+        help="files older than this relative to the newest seen are skipped (Spark"
+        " maxFileAge; default: none is skipped)",
     )
     parser.add_argument(
         "--background-commit",
         action=argparse.BooleanOptionalAction,
-        default=defaults.background_commit,
-        help="load a batch while the next one is read; the batch is staged durably in the"
-        " checkpoint first (local checkpoints only)",
+        default=None,
+        help="accepted for compatibility: a batch's reading and loading now overlap inside"
+        " the batch",
     )
 
 
@@ -163,11 +183,12 @@ def load_config(argv: Sequence[str] | None, environ: Mapping[str, str] | None = 
             checkpoint_dir=args.checkpoint_dir,
             available_now=args.available_now,
             max_files_per_trigger=args.max_files_per_trigger,
+            max_bytes_per_trigger=args.max_bytes_per_trigger,
+            piece_bytes=args.piece_bytes,
             trigger_interval=args.trigger_interval,
             archive_dir=args.archive_dir,
             archive_retention_hours=args.archive_retention_hours,
             max_file_age_days=args.max_file_age_days,
-            background_commit=args.background_commit,
         ),
         retry=retry,
         log_level=args.log_level,

@@ -79,15 +79,9 @@ def install_jvm_stop_handlers(spark: SparkSession, stop: StopRequest) -> None:
             log.debug("cannot handle SIG%s in the JVM: %s", name, exc)
 
 
-def run_until_stopped(
-    query: StreamingQuery, stop: threading.Event, failed: threading.Event | None = None
-) -> None:
-    """Wait for the query; on a stop request, end it between micro-batches. `failed` (a
-    background commit gave up) stops it at once."""
+def run_until_stopped(query: StreamingQuery, stop: threading.Event) -> None:
+    """Wait for the query; on a stop request, end it between micro-batches."""
     while query.isActive:
-        if failed is not None and failed.is_set():
-            query.stop()
-            break
         if stop.wait(0.5):
             log.info("stop requested: finishing the current batch")
             deadline = time.monotonic() + BATCH_GRACE_SECONDS

@@ -7,41 +7,50 @@ import functools
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
+from spark_app.job.batches import write_batch
 from spark_app.job.config import StreamSettings
-from spark_app.parse.schemas import SOURCE_FILES
-from spark_app.parse.validate import parse_files
-from spark_app.sink.writer import BatchWriter, write_batch
+from spark_app.parse.schemas import LISTING, SOURCE_FILES
+from spark_app.sink.committer import Committer
 
 QUERY_NAME = "ingest"
 
 
 def read_files(spark: SparkSession, settings: StreamSettings) -> DataFrame:
-    """The drop folder as a stream of whole files; temp names (., _, non-.csv) are ignored."""
+    """The drop folder as a stream of file listings (path, time, size; the content is read in
+    pieces by the handler); temp names (., _, non-.csv) are ignored."""
     reader = (
         spark.readStream.format("binaryFile")
         .schema(SOURCE_FILES)
         .option("pathGlobFilter", "*.csv")
-        .option("maxFilesPerTrigger", settings.max_files_per_trigger)
-        .option("maxFileAge", f"{settings.max_file_age_days * 86_400:.0f}s")
+        .option("maxFileAge", f"{settings.max_file_age_seconds:.0f}s")
     )
+    if settings.max_files_per_trigger is not None:
+        reader = reader.option("maxFilesPerTrigger", settings.max_files_per_trigger)
+    else:
+        # Every file that has arrived, up to this many bytes (at least one file).
+        reader = reader.option("maxBytesPerTrigger", settings.max_bytes_per_trigger)
     if settings.archive_dir:
         reader = reader.option("cleanSource", "archive").option(
             "sourceArchiveDir", settings.archive_dir
         )
-    return reader.load(settings.input_dir)
+    # Selecting the listing only keeps the source from reading (and size-checking) content.
+    return reader.load(settings.input_dir).select(*LISTING)
 
 
 def start_query(
-    spark: SparkSession, settings: StreamSettings, writer: BatchWriter
+    spark: SparkSession, settings: StreamSettings, committer: Committer
 ) -> StreamingQuery:
-    """Start the stream: parse and validate, then commit each micro-batch exactly once."""
+    """Start the stream: each micro-batch's files are read, validated and committed once."""
+    handler = functools.partial(
+        write_batch,
+        committer=committer,
+        checkpoint_dir=settings.checkpoint_dir,
+        piece_bytes=settings.piece_bytes,
+    )
     stream = (
         read_files(spark, settings)
-        .transform(parse_files)
         .writeStream.queryName(QUERY_NAME)
-        .foreachBatch(
-            functools.partial(write_batch, writer=writer, checkpoint_dir=settings.checkpoint_dir)
-        )
+        .foreachBatch(handler)
         .option("checkpointLocation", settings.checkpoint_dir)
     )
     if settings.available_now:

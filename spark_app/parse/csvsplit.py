@@ -9,7 +9,8 @@ whitespace (any Unicode whitespace), which is the contract's.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 import pyarrow as pa
@@ -25,16 +26,17 @@ HEADERS: dict[str, tuple[str, ...]] = {
     USERS: ("user_id", "name", "email", "city", "registered_at"),
     PRODUCTS: ("product_id", "name", "category", "list_price"),
 }
-EXPECTED_HEADER = HEADERS[EVENTS]
 
 BAD_HEADER = "bad_header"
 MALFORMED_ROW = "malformed_row"
 UNCLOSED_QUOTE = "a quote opened on this line is never closed"
+NOT_UTF8 = "not valid UTF-8"
+HOLDS_NUL = "a field holds a NUL character"
 
 # Very long lines are kept in quarantine, but only up to this many characters.
 MAX_RAW_CHARS = 65_536
 
-_BOM = b"\xef\xbb\xbf"
+BOM = b"\xef\xbb\xbf"
 
 # What keeps a file off the vectorised path, besides a byte outside ASCII (Unicode whitespace,
 # invalid UTF-8) and a lone CR (a line break of its own): a quote (fields may span lines) or a
@@ -71,22 +73,22 @@ class Record(NamedTuple):
     detail: str | None
 
 
+def _storable(text: str) -> str:
+    """NUL and lone surrogates replaced by U+FFFD: no sink can store them (both sinks alike)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8").replace("?", "\ufffd")
+    return text
+
+
 def _truncate(raw: str) -> str:
+    raw = _storable(raw)
     if len(raw) <= MAX_RAW_CHARS:
         return raw
     return raw[:MAX_RAW_CHARS] + f"...[{len(raw) - MAX_RAW_CHARS} more characters]"
-
-
-def _decoded_lines(lines: list[bytes], bad: set[int]) -> list[str]:
-    """Decode line by line, remembering (0-based) lines that are not valid UTF-8."""
-    texts: list[str] = []
-    for index, line in enumerate(lines):
-        try:
-            texts.append(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            bad.add(index)
-            texts.append(line.decode("utf-8", errors="replace"))
-    return texts
 
 
 def _is_blank(fields: list[str]) -> bool:
@@ -99,9 +101,51 @@ def kind_of_header(fields: list[str]) -> str | None:
     return next((kind for kind, header in HEADERS.items() if names == header), None)
 
 
-def header_matches(fields: list[str]) -> bool:
-    """The events header rule: the six names, trimmed and case-insensitive, in order."""
-    return kind_of_header(fields) == EVENTS
+class Line(NamedTuple):
+    """One physical line: its 1-based number, its text, and why its bytes did not decode."""
+
+    number: int
+    text: str
+    bad: str | None
+
+
+def decoded_lines(raw_lines: Iterable[bytes], first_line: int = 1) -> Iterator[Line]:
+    """UTF-8 lines, numbered; a line that is not valid UTF-8 is kept, replaced, and flagged."""
+    for number, raw in enumerate(raw_lines, first_line):
+        try:
+            yield Line(number, raw.decode("utf-8"), None)
+        except UnicodeDecodeError:
+            yield Line(number, raw.decode("utf-8", errors="replace"), NOT_UTF8)
+
+
+class _Tape:
+    """The lines csv.reader pulls, remembering those of the record being read; lines can be
+    pushed back to be read again (after an unclosed quote)."""
+
+    def __init__(self, lines: Iterator[Line]) -> None:
+        self._source = lines
+        self._pending: deque[Line] = deque()
+        self.taken: list[Line] = []
+
+    def __iter__(self) -> _Tape:
+        return self
+
+    def __next__(self) -> str:
+        line = self._pending.popleft() if self._pending else next(self._source)
+        self.taken.append(line)
+        return line.text
+
+    def at_end(self) -> bool:
+        if self._pending:
+            return False
+        following = next(self._source, None)
+        if following is None:
+            return True
+        self._pending.append(following)
+        return False
+
+    def push_back(self, lines: list[Line]) -> None:
+        self._pending.extendleft(reversed(lines))
 
 
 def _never_closed(texts: list[str]) -> bool:
@@ -114,23 +158,15 @@ def _never_closed(texts: list[str]) -> bool:
     return False
 
 
-class _Raw(NamedTuple):
-    first: int  # 0-based index of the record's first line
-    last: int  # 0-based index one past its last line
-    fields: list[str]
-    problem: str | None
-
-
-def _raw_records(texts: list[str]) -> Iterator[_Raw]:
-    """RFC 4180 records with their line spans; a quote left open at the end of the file makes
-    its opening line one malformed record, and reading starts again on the next line."""
-    start = 0
-    while start < len(texts):
-        reader = csv.reader(texts[start:], strict=False)
-        consumed = 0
-        restart = None
+def _raw_records(lines: Iterator[Line]) -> Iterator[tuple[list[Line], list[str], str | None]]:
+    """RFC 4180 records with their lines, streamed; a quote left open at the end of the file
+    makes its opening line one malformed record, and reading starts again on the next line."""
+    tape = _Tape(lines)
+    while True:
+        reader = csv.reader(tape, strict=False)
+        restarted = False
         while True:
-            first = consumed
+            tape.taken = []
             try:
                 fields: list[str] = next(reader)
                 problem = None
@@ -138,79 +174,90 @@ def _raw_records(texts: list[str]) -> Iterator[_Raw]:
                 break
             except csv.Error as exc:
                 fields, problem = [], str(exc)
-            consumed = reader.line_num
-            at_end = start + consumed >= len(texts)
-            if at_end and _never_closed(texts[start + first :]):
-                yield _Raw(start + first, start + first + 1, [], UNCLOSED_QUOTE)
-                restart = start + first + 1
-                break
-            yield _Raw(start + first, start + consumed, fields, problem)
-        if restart is None:
+            taken = tape.taken
+            if tape.at_end() and _never_closed([line.text for line in taken]):
+                yield taken[:1], [], UNCLOSED_QUOTE
+                if len(taken) > 1:
+                    tape.push_back(taken[1:])
+                    restarted = True
+                    break
+                continue
+            yield taken, fields, problem
+        if not restarted:
             return
-        start = restart
 
 
-def split_records(data: bytes) -> list[Record]:
-    """Split a whole file into its data records (blank lines skipped, header consumed)."""
-    if data.startswith(_BOM):
-        data = data[len(_BOM) :]
-    lines = data.splitlines(keepends=True)
-    bad_lines: set[int] = set()
-    texts = _decoded_lines(lines, bad_lines)
-    records: list[Record] = []
-    kind: str | None = None
-    header_text: str | None = None
-    for raw_record in _raw_records(texts):
-        first, last, fields, problem = raw_record
+def iter_records(
+    lines: Iterable[Line], kind: str | None = None, header_text: str | None = None
+) -> Iterator[Record]:
+    """Data records of numbered lines (blank lines skipped). Without `kind`, the first record
+    is the header; with it, every record is data of that kind."""
+    reading_header = kind is None
+    for taken, fields, problem in _raw_records(iter(lines)):
         if problem is None and _is_blank(fields):
             continue
-        raw = "".join(texts[first:last]).rstrip("\r\n")
-        if header_text is None:
+        raw = "".join(line.text for line in taken).rstrip("\r\n")
+        if reading_header:
+            reading_header = False
             header_text = raw
             kind = kind_of_header(fields) if problem is None else None
+            if kind is None:
+                kind = BAD_HEADER
             continue
-        line_no = first + 1
-        if kind is None:
-            detail = f"header was: {header_text[:200]}"
-            records.append(Record(EVENTS, line_no, _truncate(raw), [], BAD_HEADER, detail))
+        line_no = taken[0].number
+        bad = next((line.bad for line in taken if line.bad), None)
+        if kind is None or kind == BAD_HEADER:
+            detail = _storable(f"header was: {(header_text or '')[:200]}")
+            yield Record(EVENTS, line_no, _truncate(raw), [], BAD_HEADER, detail)
         elif problem is not None:
-            detail = problem[:255]
-            records.append(Record(kind, line_no, _truncate(raw), [], MALFORMED_ROW, detail))
-        elif any(index in bad_lines for index in range(first, last)):
-            detail = "not valid UTF-8"
-            records.append(Record(kind, line_no, _truncate(raw), [], MALFORMED_ROW, detail))
+            yield Record(kind, line_no, _truncate(raw), [], MALFORMED_ROW, problem[:255])
+        elif bad is not None:
+            yield Record(kind, line_no, _truncate(raw), [], MALFORMED_ROW, bad)
         elif len(fields) != len(HEADERS[kind]):
             detail = f"{len(fields)} fields, expected {len(HEADERS[kind])}"
-            records.append(Record(kind, line_no, _truncate(raw), [], MALFORMED_ROW, detail))
+            yield Record(kind, line_no, _truncate(raw), [], MALFORMED_ROW, detail)
+        elif any("\x00" in value for value in fields):
+            yield Record(kind, line_no, _truncate(raw), [], MALFORMED_ROW, HOLDS_NUL)
         else:
             trimmed = [value.strip() for value in fields]
-            records.append(Record(kind, line_no, _truncate(raw), trimmed, None, None))
-    return records
+            yield Record(kind, line_no, _truncate(raw), trimmed, None, None)
 
 
-def split_table(data: bytes) -> pa.Table:
+def split_records(data: bytes, kind: str | None = None, first_line: int = 1) -> list[Record]:
+    """Split file content (or a range of it) into its data records."""
+    if first_line == 1 and data.startswith(BOM):
+        data = data[len(BOM) :]
+    lines = decoded_lines(data.splitlines(keepends=True), first_line)
+    return list(iter_records(lines, kind))
+
+
+def split_table(data: bytes, kind: str | None = None, first_line: int = 1) -> pa.Table:
     """split_records as Arrow columns (SPLIT_SCHEMA); the same records, in the same order.
 
     Plain files (the generator's, and most real exports: ASCII, no quotes) are split with
     Arrow compute, about 20 times faster than record by record; any other file, or a plain one
     with something to report (an unknown header, a wrong field count), takes split_records.
+    `data` may be a range of a file that starts at a line: `kind` then names what the file
+    holds (its header is in another range) and `first_line` is the number of its first line.
     """
-    table = split_plain(data)
-    return _as_table(split_records(data)) if table is None else table
+    table = split_plain(data, kind, first_line)
+    return as_table(split_records(data, kind, first_line)) if table is None else table
 
 
-def _as_table(records: list[Record]) -> pa.Table:
-    columns = [[record[index] for record in records] for index in range(len(SPLIT_SCHEMA))]
+def as_table(records: Iterable[Record]) -> pa.Table:
+    """Records as SPLIT_SCHEMA columns."""
+    rows = list(records)
+    columns = [[record[index] for record in rows] for index in range(len(SPLIT_SCHEMA))]
     return pa.Table.from_arrays(
         [pa.array(column, field.type) for column, field in zip(columns, SPLIT_SCHEMA, strict=True)],
         schema=SPLIT_SCHEMA,
     )
 
 
-def split_plain(data: bytes) -> pa.Table | None:
+def split_plain(data: bytes, kind: str | None = None, first_line: int = 1) -> pa.Table | None:
     """The vectorised split of a plain file, or None when the file needs split_records."""
-    if data.startswith(_BOM):
-        data = data[len(_BOM) :]
+    if first_line == 1 and data.startswith(BOM):
+        data = data[len(BOM) :]
     # One memchr per byte value: far quicker than a regular expression over the file.
     if not data.isascii() or any(byte in data for byte in _NOT_PLAIN):
         return None
@@ -222,13 +269,13 @@ def split_plain(data: bytes) -> pa.Table | None:
         return None
     # A blank line (nothing but spaces and tabs) is one field that strips to empty.
     kept = pc.indices_nonzero(pc.not_equal(pc.utf8_trim(lines, _PLAIN_WHITESPACE), ""))
-    if len(kept) == 0:
-        return _as_table([])
-    header = lines[kept[0].as_py()].as_py().split(",")
-    kind = kind_of_header(header)
     if kind is None:
-        return None
-    kept = kept[1:]
+        if len(kept) == 0:
+            return as_table([])
+        kind = kind_of_header(lines[kept[0].as_py()].as_py().split(","))
+        if kind is None:
+            return None
+        kept = kept[1:]
     rows = lines.take(kept)
     split = pc.split_pattern(rows, ",")
     if len(rows) and pc.any(pc.not_equal(pc.list_value_length(split), len(HEADERS[kind]))).as_py():
@@ -238,7 +285,7 @@ def split_plain(data: bytes) -> pa.Table | None:
     return pa.Table.from_arrays(
         [
             pa.repeat(kind, count).cast(pa.string()) if count else pa.array([], pa.string()),
-            pc.add(kept, 1).cast(pa.int32()),
+            pc.add(kept, first_line).cast(pa.int32()),
             rows,
             pa.ListArray.from_arrays(split.offsets, values),
             pa.nulls(count, pa.string()),

@@ -3,6 +3,7 @@
 from pyspark.sql.types import (
     ArrayType,
     BinaryType,
+    BooleanType,
     DecimalType,
     IntegerType,
     LongType,
@@ -12,14 +13,31 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-# Spark's binaryFile source: one row per dropped file. Read whole, so the CSV is parsed with
-# real RFC 4180 rules and a per-file header check (Spark's CSV reader maps by position).
+# Spark's binaryFile source: one row per dropped file (the CSV is parsed with real RFC 4180
+# rules and a per-file header check, which Spark's CSV reader cannot do: it maps by position).
 SOURCE_FILES = StructType(
     [
         StructField("path", StringType(), False),
         StructField("modificationTime", TimestampType(), False),
         StructField("length", LongType(), False),
         StructField("content", BinaryType(), True),
+    ]
+)
+
+# The listing the stream selects from it: the file source never reads a file's content, so no
+# file is too large for it.
+LISTING = ("path", "modificationTime", "length")
+
+# What one task of the split reads (pieces.Piece): a byte range of a file, or the whole file.
+PIECES = StructType(
+    [
+        StructField("path", StringType(), False),
+        StructField("modified", TimestampType(), False),
+        StructField("start", LongType(), False),
+        StructField("end", LongType(), False),
+        StructField("first_line", LongType(), False),
+        StructField("kind", StringType(), True),
+        StructField("whole", BooleanType(), False),
     ]
 )
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from spark_app.parse import csvsplit
+from spark_app.parse import csvsplit, pieces
 from spark_app.parse.schemas import PRICE, RECORDS
 
 FILE_MARKER = "file"
@@ -34,39 +34,48 @@ EMAIL_PATTERN = r"(?U)^[^@\s]+@[^@\s]+$"
 MIN_YEAR, MAX_YEAR = 1000, 9999
 
 
-def _split_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: whole files in, a marker row per file and a row per data record out."""
+def _split_pieces(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow body: pieces of files in, a row per data record and a marker per piece out."""
     for batch in batches:
-        paths = batch.column("path")
-        modified = batch.column("modificationTime")
-        for index, content in enumerate(batch.column("content").to_pylist()):
-            records = csvsplit.split_table(content or b"")
-            marker = pa.table(
-                {
-                    "kind": [FILE_MARKER],
-                    "source_line": pa.array([0], pa.int32()),
-                    "raw_line": [""],
-                    "fields": pa.array([[]], records.schema.field("fields").type),
-                    "problem": pa.nulls(1, pa.string()),
-                    "detail": [str(records.num_rows)],
-                },
-                schema=csvsplit.SPLIT_SCHEMA,
-            )
-            rows = pa.concat_tables([marker, records])
-            owner = pa.repeat(index, rows.num_rows).cast(pa.int32())
-            columns = {
-                "kind": rows.column("kind"),
-                "source_file": paths.take(owner),
-                "file_modified": modified.take(owner),
-                **{name: rows.column(name) for name in csvsplit.SPLIT_SCHEMA.names[1:]},
-            }
-            yield from pa.table(columns).select(RECORDS.fieldNames()).to_batches()
+        for index, row in enumerate(batch.to_pylist()):
+            piece = pieces.Piece(**row)
+            count = 0
+            for records in pieces.read_piece(piece):
+                count += records.num_rows
+                yield from _with_file(records, batch, index).to_batches()
+            yield from _with_file(_marker(count), batch, index).to_batches()
 
 
-def split_files(files: DataFrame) -> DataFrame:
-    """One row per dropped file (binaryFile columns) -> its marker and one row per record."""
+def _marker(count: int) -> pa.Table:
+    """The row that says a piece was read and how many records it gave."""
+    return pa.table(
+        {
+            "kind": [FILE_MARKER],
+            "source_line": pa.array([0], pa.int32()),
+            "raw_line": [""],
+            "fields": pa.array([[]], csvsplit.SPLIT_SCHEMA.field("fields").type),
+            "problem": pa.nulls(1, pa.string()),
+            "detail": [str(count)],
+        },
+        schema=csvsplit.SPLIT_SCHEMA,
+    )
+
+
+def _with_file(records: pa.Table, pieces_batch: pa.RecordBatch, index: int) -> pa.Table:
+    owner = pa.repeat(index, records.num_rows).cast(pa.int32())
+    columns = {
+        "kind": records.column("kind"),
+        "source_file": pieces_batch.column("path").take(owner),
+        "file_modified": pieces_batch.column("modified").take(owner),
+        **{name: records.column(name) for name in csvsplit.SPLIT_SCHEMA.names[1:]},
+    }
+    return pa.table(columns).select(RECORDS.fieldNames())
+
+
+def split_pieces(planned: DataFrame) -> DataFrame:
+    """Pieces of files (PIECES) -> one row per record and a marker per piece, in file order."""
     # Arrow batches, not pickled rows: the split is the costliest step of a catch-up.
-    return files.select("path", "modificationTime", "content").mapInArrow(_split_batches, RECORDS)
+    return planned.mapInArrow(_split_pieces, RECORDS)
 
 
 def _field(index: int) -> Column:
@@ -181,6 +190,6 @@ def validate(records: DataFrame) -> DataFrame:
     )
 
 
-def parse_files(files: DataFrame) -> DataFrame:
-    """The whole pure pipeline: dropped files -> validated records of every kind."""
-    return files.transform(split_files).transform(validate)
+def parse_pieces(planned: DataFrame) -> DataFrame:
+    """The whole pure pipeline: pieces of dropped files -> validated records of every kind."""
+    return planned.transform(split_pieces).transform(validate)

@@ -21,6 +21,7 @@ PRODUCT_COLUMNS = ("product_id", "name", "category", "list_price")
 LINEAGE_COLUMNS = ("source_file", "source_line")
 ARRIVAL_COLUMNS = ("file_modified", "source_file", "source_line")
 REJECTED_COLUMNS = ("reason", "detail", "source_file", "source_line", "raw_line")
+SINK_REFUSED = "sink_refused"
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class BatchKey:
 
 @dataclass(frozen=True)
 class FileEntry:
-    """A file the batch read: its path, modification time (UTC) and data records."""
+    """A file the batch read: its path, modification time (naive UTC) and data records."""
 
     path: str
     modified: datetime
@@ -41,15 +42,16 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
-class PreparedBatch:
-    """What one transaction writes, each part in the order it is written."""
+class PreparedChunk:
+    """What one chunk of a batch writes, each part in the order it is written."""
 
-    files: list[FileEntry]
+    # Records read per file: (path, modification time) -> records, from the pieces' markers.
+    records_per_file: dict[tuple[str, datetime], int]
     rows_read: int
     # The first row of each event_id in arrival order, sorted by event_id (InnoDB and B-tree
-    # pages fill in sequence); rows repeating an earlier event_id of the batch are counted.
+    # pages fill in sequence); rows repeating an earlier event_id of the chunk are counted.
     events: pa.Table
-    in_batch_duplicates: int
+    in_chunk_duplicates: int
     # The latest row of each user_id / product_id in arrival order.
     users: pa.Table
     products: pa.Table
@@ -91,11 +93,11 @@ def distinct(table: pa.Table, column: str) -> list[str]:
     return sorted(str(value) for value in values if value is not None)
 
 
-def prepare(table: pa.Table, listed: list[FileEntry] | None = None) -> PreparedBatch:
-    """Validated rows of a batch (any order) -> the parts one transaction writes.
+def prepare(table: pa.Table) -> PreparedChunk:
+    """Validated rows of one chunk (any order) -> the parts its writes need.
 
-    `listed` are the files the source put in the batch: Spark's scan gives no row at all for a
-    0-byte file, so those are known from the source's log only.
+    Chunks reach the transaction in arrival order, so the first row of an event_id in the
+    first chunk that holds it is the batch's first: later chunks find it in the table.
     """
     rows = _in_arrival_order(table)
     is_marker = pc.equal(rows.column("kind"), FILE_MARKER)
@@ -111,27 +113,41 @@ def prepare(table: pa.Table, listed: list[FileEntry] | None = None) -> PreparedB
     first_events = _one_per_key(events, "event_id", "min")
     users = of_kind("users", USER_COLUMNS + ARRIVAL_COLUMNS)
     products = of_kind("products", PRODUCT_COLUMNS + ARRIVAL_COLUMNS)
-    files = [
-        FileEntry(path, _utc(modified), int(count or 0))
-        for path, modified, count in zip(
-            markers.column("source_file").to_pylist(),
-            markers.column("file_modified").to_pylist(),
-            markers.column("detail").to_pylist(),
-            strict=True,
-        )
-    ]
-    seen = {entry.path for entry in files}
-    files += [entry for entry in listed or [] if entry.path not in seen]
-    return PreparedBatch(
-        files=files,
+    per_file: dict[tuple[str, datetime], int] = {}
+    for path, modified, count in zip(
+        markers.column("source_file").to_pylist(),
+        markers.column("file_modified").to_pylist(),
+        markers.column("detail").to_pylist(),
+        strict=True,
+    ):
+        name = (str(path), _utc(modified))
+        per_file[name] = per_file.get(name, 0) + int(count or 0)
+    return PreparedChunk(
+        records_per_file=per_file,
         rows_read=records.num_rows,
         events=_sorted_by(first_events, "event_id"),
-        in_batch_duplicates=events.num_rows - first_events.num_rows,
+        in_chunk_duplicates=events.num_rows - first_events.num_rows,
         users=_sorted_by(_one_per_key(users, "user_id", "max"), "user_id"),
         products=_sorted_by(_one_per_key(products, "product_id", "max"), "product_id"),
         user_rows=users.num_rows,
         product_rows=products.num_rows,
         rejected=records.filter(pc.invert(valid)).select(list(REJECTED_COLUMNS)),
+    )
+
+
+def refused(rows: pa.Table, columns: tuple[str, ...], message: str) -> pa.Table:
+    """Rows the database refused, as quarantine rows (`sink_refused`, its message, the values)."""
+    values = [pc.cast(rows.column(name), pa.string()).fill_null("") for name in columns]
+    raw = pc.binary_join_element_wise(*values, ",") if len(values) > 1 else values[0]
+    count = rows.num_rows
+    return pa.table(
+        {
+            "reason": pa.array([SINK_REFUSED] * count, pa.string()),
+            "detail": pa.array([message[:255]] * count, pa.string()),
+            "source_file": rows.column("source_file"),
+            "source_line": rows.column("source_line"),
+            "raw_line": raw,
+        }
     )
 
 

@@ -110,6 +110,8 @@ class Dialect:
     """The shared, portable SQL; subclasses fill in what their database does differently."""
 
     kind = ""
+    # Appended to a text column compared with <, so that names compare as bytes on every server.
+    byte_order = ""
     # Error codes that no retry can fix: bad credentials, missing rights or schema.
     permanent_codes: frozenset[str] = frozenset()
 
@@ -121,6 +123,9 @@ class Dialect:
     def connect(self) -> Any:
         """A new connection, autocommit off, session time zone UTC."""
         return open_connection(self.settings)
+
+    def close(self) -> None:
+        """Release what the dialect holds besides connections."""
 
     def error_code(self, exc: BaseException) -> str | None:
         """The database's code for an error of its driver, None for anything else."""
@@ -211,36 +216,68 @@ class Dialect:
         connection.rollback()
         return found
 
-    def lock_batch(self, connection: Any, key: BatchKey) -> bool:
-        """Lock the batch's slot; False when the batch is recorded already."""
+    def is_recorded(self, connection: Any, key: BatchKey) -> bool:
+        """Inside the batch's transaction: whether the batch is recorded already.
+
+        A plain read, no locking read: MySQL 8.4 lets `SELECT ... FOR UPDATE` run only with
+        UPDATE, DELETE or LOCK TABLES, which the writer does not have. The claim is the batch
+        record's primary key: a second writer of the same batch fails on it (record_batch).
+        """
         cursor = connection.cursor()
         cursor.execute(
-            "SELECT 1 FROM ingest_batches WHERE query_id = %s AND batch_id = %s FOR UPDATE",
+            "SELECT 1 FROM ingest_batches WHERE query_id = %s AND batch_id = %s",
             (key.query_id, key.batch_id),
         )
-        return cursor.fetchone() is None
+        return cursor.fetchone() is not None
 
-    def load_events(self, connection: Any, key: BatchKey, events: pa.Table, now: datetime) -> int:
-        """Insert the batch's events (unique ids, key order); an existing id is kept.
+    def savepoint(self, connection: Any) -> None:
+        connection.cursor().execute("SAVEPOINT chunk")
 
-        Returns how many rows were inserted.
+    def rollback_to_savepoint(self, connection: Any) -> None:
+        connection.cursor().execute("ROLLBACK TO SAVEPOINT chunk")
+
+    def release_savepoint(self, connection: Any) -> None:
+        connection.cursor().execute("RELEASE SAVEPOINT chunk")
+
+    def is_row_refusal(self, exc: BaseException) -> bool:
+        """Whether the database refused the values of some rows (not the whole batch)."""
+        raise NotImplementedError
+
+    def is_duplicate_key(self, exc: BaseException) -> bool:
+        raise NotImplementedError
+
+    def refusal_message(self, exc: BaseException) -> str:
+        """The database's message for a refused row."""
+        return " ".join(str(exc).split())[:255]
+
+    def load_events(
+        self, connection: Any, key: BatchKey, events: pa.Table, now: datetime
+    ) -> pa.Table:
+        """Insert events (unique ids, key order); an id already in the table is kept.
+
+        Returns the rows inserted.
         """
         raise NotImplementedError
 
-    def ids_written_before(self, connection: Any, key: BatchKey, ids: list[str]) -> set[str]:
-        """Which of `ids` are in events from another batch (so this batch did not write them)."""
-        found: set[str] = set()
+    def written_of(self, connection: Any, key: BatchKey, events: pa.Table) -> pa.Table:
+        """The rows of `events` that are stored as this batch wrote them (same file and line):
+        after an insert that kept some existing ids, the rows it did insert."""
+        stored: set[tuple[str, str, int]] = set()
+        ids = [str(value) for value in events.column("event_id").to_pylist()]
         for start in range(0, len(ids), CHUNK_ROWS):
             chunk = ids[start : start + CHUNK_ROWS]
-            marks = ", ".join(["%s"] * len(chunk))
             cursor = connection.cursor()
             cursor.execute(
-                f"SELECT event_id FROM events WHERE event_id IN ({marks})"
-                " AND NOT (query_id = %s AND batch_id = %s)",
+                "SELECT event_id, source_file, source_line FROM events WHERE event_id IN"
+                f" ({', '.join(['%s'] * len(chunk))}) AND query_id = %s AND batch_id = %s",
                 (*chunk, key.query_id, key.batch_id),
             )
-            found.update(str(row[0]) for row in cursor.fetchall())
-        return found
+            stored.update((str(i), str(f), int(n)) for i, f, n in cursor.fetchall())
+        keep = [
+            (str(i), str(f), int(n)) in stored
+            for i, f, n in rows_of(events, ("event_id", "source_file", "source_line"))
+        ]
+        return events.filter(pa.array(keep, pa.bool_()))
 
     def insert_rows(
         self, connection: Any, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
@@ -269,7 +306,11 @@ class Dialect:
         return self.insert_rows(connection, "events_rejected", REJECTED_INSERT_COLUMNS, rows)
 
     def add_minute_totals(self, connection: Any, totals: list[MinuteTotal]) -> None:
-        """Add the batch's per-minute counts and price sums to events_per_minute."""
+        """Add per-minute counts and price sums to events_per_minute (chunked statements)."""
+        for start in range(0, len(totals), CHUNK_ROWS):
+            self.add_minute_rows(connection, totals[start : start + CHUNK_ROWS])
+
+    def add_minute_rows(self, connection: Any, totals: list[MinuteTotal]) -> None:
         raise NotImplementedError
 
     def insert_missing(
@@ -302,7 +343,7 @@ class Dialect:
             f"UPDATE {table} SET {assignments}, is_placeholder = FALSE, source_file = %s,"
             " file_modified = %s, source_line = %s, updated_at = %s"
             f" WHERE {key_column} = %s AND (is_placeholder"
-            " OR (file_modified, source_file, source_line) <= (%s, %s, %s))",
+            f" OR (file_modified, source_file{self.byte_order}, source_line) <= (%s, %s, %s))",
             [
                 (*values, source_file, modified, line, now, ident, modified, source_file, line)
                 for (*values, modified, source_file, line), ident in zip(
@@ -326,9 +367,22 @@ class Dialect:
         )  # fmt: skip
         self.insert_rows(connection, "ingest_files", columns, rows)
 
-    def record_batch(self, connection: Any, record: BatchRecord) -> None:
-        """Insert the batch's row of ingest_batches: the replay guard and its accounting."""
+    def record_batch(self, connection: Any, record: BatchRecord) -> bool:
+        """Insert the batch's row of ingest_batches: the replay guard and its accounting.
+
+        False when another writer recorded the same batch first (its primary key).
+        """
         cursor = connection.cursor()
+        try:
+            self._insert_record(cursor, record)
+        except Exception as exc:
+            if self.is_duplicate_key(exc):
+                return False
+            raise
+        return True
+
+    @staticmethod
+    def _insert_record(cursor: Any, record: BatchRecord) -> None:
         cursor.execute(
             "INSERT INTO ingest_batches (query_id, batch_id, run_id, committed_at, files,"
             " rows_read, rows_written, rows_duplicate, rows_rejected, stage_ms, commit_ms,"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime
@@ -40,7 +41,13 @@ DUPLICATE_KEY = 1062
 # too many connections, a server shutting down.
 TRANSIENT_ERRNOS = frozenset({1040, 1053, 1205, 1213, 2002, 2003, 2005, 2006, 2013, 2055, 4031})
 PERMISSION_ERRNOS = frozenset({1044, 1045, 1142, 1143, 1227})
-NO_SUCH_TABLE = 1146
+# The database refused some rows' values: NULL in NOT NULL (1048), a duplicate in a unique
+# index added by hand (1062), truncated or out-of-range values (1264, 1265, 1292, 1366, 1367,
+# 1406, 1690), a foreign key (1216, 1452), a trigger's SIGNAL (1644), a CHECK constraint
+# (3819 on MySQL, 4025 on MariaDB).
+ROW_REFUSAL_ERRNOS = frozenset(
+    {1048, 1062, 1216, 1264, 1265, 1292, 1366, 1367, 1406, 1452, 1644, 1690, 3819, 4025}
+)
 
 LOAD_PATH = "load-data"
 INSERT_PATH = "insert"
@@ -83,6 +90,23 @@ class MySQLDialect(Dialect):
 
     def write_path(self) -> str:
         return LOAD_PATH if self.use_load else INSERT_PATH
+
+    def close(self) -> None:
+        """Remove the private load folder."""
+        shutil.rmtree(self.load_dir, ignore_errors=True)
+
+    def is_row_refusal(self, exc: BaseException) -> bool:
+        if isinstance(exc, LoadWarningError):
+            return True
+        return isinstance(exc, mysql.connector.Error) and exc.errno in ROW_REFUSAL_ERRNOS
+
+    def is_duplicate_key(self, exc: BaseException) -> bool:
+        return isinstance(exc, mysql.connector.Error) and exc.errno == DUPLICATE_KEY
+
+    def refusal_message(self, exc: BaseException) -> str:
+        if isinstance(exc, mysql.connector.Error) and exc.msg:
+            return f"{exc.errno} {exc.msg}"[:255]
+        return super().refusal_message(exc)
 
     def error_code(self, exc: BaseException) -> str | None:
         if isinstance(exc, mysql.connector.Error) and exc.errno is not None:
@@ -134,21 +158,32 @@ class MySQLDialect(Dialect):
     def begin(self, connection: Any) -> None:
         connection.start_transaction()
 
-    def load_events(self, connection: Any, key: BatchKey, events: pa.Table, now: datetime) -> int:
+    def load_events(
+        self, connection: Any, key: BatchKey, events: pa.Table, now: datetime
+    ) -> pa.Table:
         if events.num_rows == 0:
-            return 0
+            return events
         if not self.use_load:
-            return self._insert_events(connection, key, rows_of(events, _LOADED), now)
-        return self._load(
-            connection,
-            key,
-            "IGNORE INTO TABLE events",
-            _LOADED,
-            "query_id = %s, batch_id = %s, ingested_at = %s",
-            encode(events, _LOADED),
-            events.num_rows,
-            now,
-        )
+            inserted = self._insert_events(connection, key, rows_of(events, _LOADED), now)
+        else:
+            inserted = self._load(
+                connection,
+                key,
+                "IGNORE INTO TABLE events",
+                _LOADED,
+                "query_id = %s, batch_id = %s, ingested_at = %s",
+                encode(events, _LOADED),
+                events.num_rows,
+                now,
+            )
+        if inserted == events.num_rows:
+            return events
+        written = self.written_of(connection, key, events)
+        if written.num_rows != inserted:
+            raise LoadWarningError(
+                f"{inserted} events inserted but {written.num_rows} are stored as written"
+            )
+        return written
 
     def insert_rejected(
         self, connection: Any, key: BatchKey, rejected: pa.Table, now: datetime
@@ -197,23 +232,23 @@ class MySQLDialect(Dialect):
                 (str(path), key.query_id, key.batch_id, now),
             )
             loaded = int(cursor.rowcount)
-            self._check_only_duplicates(connection, rows, loaded)
+            self._check_only_duplicates(connection, sent=rows, inserted=loaded)
         finally:
             path.unlink(missing_ok=True)
         return loaded
 
-    def _check_only_duplicates(self, connection: Any, loaded: int, inserted: int) -> None:
+    def _check_only_duplicates(self, connection: Any, *, sent: int, inserted: int) -> None:
         """IGNORE also turns conversion problems into warnings: allow duplicate keys only."""
         cursor = connection.cursor()
         cursor.execute("SHOW COUNT(*) WARNINGS")
         row = cursor.fetchone()
         warnings = int(row[0]) if row else 0
-        if warnings == loaded - inserted:
+        if warnings == sent - inserted:
             return
         cursor.execute("SHOW WARNINGS LIMIT 5")
         other = [f"{code} {text}" for _, code, text in cursor.fetchall() if code != DUPLICATE_KEY]
         raise LoadWarningError(
-            f"the events load gave {warnings} warning(s) for {loaded - inserted} duplicate(s)"
+            f"the load gave {warnings} warning(s) for {sent - inserted} duplicate(s)"
             f"{': ' + '; '.join(other) if other else ''}"
         )
 
@@ -233,11 +268,11 @@ class MySQLDialect(Dialect):
                 [value for row in chunk for value in (*row, key.query_id, key.batch_id, now)],
             )
             added = int(cursor.rowcount)
-            self._check_only_duplicates(connection, len(chunk), added)
+            self._check_only_duplicates(connection, sent=len(chunk), inserted=added)
             inserted += added
         return inserted
 
-    def add_minute_totals(self, connection: Any, totals: list[MinuteTotal]) -> None:
+    def add_minute_rows(self, connection: Any, totals: list[MinuteTotal]) -> None:
         if not totals:
             return
         cursor = connection.cursor()

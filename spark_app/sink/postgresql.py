@@ -30,12 +30,32 @@ BATCH_LOCK = 0x1D6E57
 # Worth a retry: serialization failures, deadlocks, server shutdown or overload.
 TRANSIENT_STATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"})
 PERMISSION_STATE = "42501"
+UNIQUE_VIOLATION = "23505"
+# The database refused some rows' values: data exceptions (class 22), integrity constraints
+# (class 23: NOT NULL, foreign key, unique, CHECK) and a trigger's RAISE EXCEPTION (P0001).
+ROW_REFUSAL_CLASSES = ("22", "23")
+RAISE_EXCEPTION = "P0001"
 
 
 class PostgreSQLDialect(Dialect):
     """PostgreSQL 13+."""
 
     kind = "postgresql"
+    byte_order = ' COLLATE "C"'
+
+    def is_row_refusal(self, exc: BaseException) -> bool:
+        if not isinstance(exc, psycopg.Error) or exc.sqlstate is None:
+            return False
+        return exc.sqlstate.startswith(ROW_REFUSAL_CLASSES) or exc.sqlstate == RAISE_EXCEPTION
+
+    def is_duplicate_key(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.Error) and exc.sqlstate == UNIQUE_VIOLATION
+
+    def refusal_message(self, exc: BaseException) -> str:
+        if isinstance(exc, psycopg.Error):
+            primary = exc.diag.message_primary or str(exc)
+            return " ".join(f"{exc.sqlstate} {primary}".split())[:255]
+        return super().refusal_message(exc)
 
     def write_path(self) -> str:
         return COPY_PATH
@@ -87,27 +107,18 @@ class PostgreSQLDialect(Dialect):
         cursor = connection.cursor()
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (BATCH_LOCK,))
 
-    def lock_batch(self, connection: Any, key: BatchKey) -> bool:
-        # The advisory lock of begin() already serialises batches; FOR UPDATE would need the
-        # UPDATE right on ingest_batches, which the stream's account does not have.
-        cursor = connection.cursor()
-        cursor.execute(
-            "SELECT 1 FROM ingest_batches WHERE query_id = %s AND batch_id = %s",
-            (key.query_id, key.batch_id),
-        )
-        return cursor.fetchone() is None
-
-    def load_events(self, connection: Any, key: BatchKey, events: pa.Table, now: datetime) -> int:
+    def load_events(
+        self, connection: Any, key: BatchKey, events: pa.Table, now: datetime
+    ) -> pa.Table:
         if events.num_rows == 0:
-            return 0
+            return events
         ids = [str(value) for value in events.column("event_id").to_pylist()]
         cursor = connection.cursor()
         cursor.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)", (ids,))
-        existing = {str(row[0]) for row in cursor.fetchall()}
-        new = without(events, existing)
+        new = without(events, {str(row[0]) for row in cursor.fetchall()})
         columns = (*EVENT_COLUMNS, *LINEAGE_COLUMNS, "query_id", "batch_id", "ingested_at")
         self._copy(cursor, "events", columns, encode(new, columns[:-3], _batch_fields(key, now)))
-        return int(new.num_rows)
+        return new
 
     def insert_rejected(
         self, connection: Any, key: BatchKey, rejected: pa.Table, now: datetime
@@ -126,7 +137,7 @@ class PostgreSQLDialect(Dialect):
             for piece in chunks(data):
                 copy.write(piece)
 
-    def add_minute_totals(self, connection: Any, totals: list[MinuteTotal]) -> None:
+    def add_minute_rows(self, connection: Any, totals: list[MinuteTotal]) -> None:
         if not totals:
             return
         cursor = connection.cursor()

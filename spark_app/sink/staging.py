@@ -1,16 +1,15 @@
-"""Durable staging of collected batches next to the checkpoint, for the background commit.
+"""Batches staged next to the checkpoint by an earlier release (its background commit).
 
-foreachBatch may return, and Spark commit the batch's offsets, before the database commit only
-once the batch's rows are safe on disk: one Arrow IPC file per batch in `<checkpoint>/staged/`,
-written under a temporary name, fsynced, renamed, and the folder fsynced. A restart commits
-every staged file first (a batch already recorded in ingest_batches is skipped), so a crash
-between Spark's commit and the database's loses nothing.
+Such a release handed a batch back to Spark once its rows were safe in `<checkpoint>/staged/`
+(one Arrow IPC file per batch), so Spark may have committed offsets the database has not seen.
+Every start commits those files first, whatever the flags (a batch already recorded in
+ingest_batches is skipped), then removes them. The current release commits inside foreachBatch
+and stages nothing.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +23,12 @@ from spark_app.sink.batch import BatchKey, FileEntry
 FOLDER = "staged"
 SUFFIX = ".arrow"
 _METADATA = b"ingest.batch"
+# The only format ever staged (files without a version are of it).
+FORMAT_VERSION = 1
+
+
+class StagedFileError(RuntimeError):
+    """A staged file cannot be read back; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -42,39 +47,11 @@ def local_folder(checkpoint_dir: str) -> Path | None:
     return None if root is None else root / FOLDER
 
 
-def _fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 class Staging:
     """The staged batches of one checkpoint."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-
-    def save(self, key: BatchKey, table: pa.Table, listed: list[FileEntry]) -> Path:
-        """Write the batch durably; returns its file."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        about = {
-            "query_id": key.query_id,
-            "batch_id": key.batch_id,
-            "listed": [[e.path, e.modified.isoformat(), e.records] for e in listed],
-        }
-        schema = table.schema.with_metadata({_METADATA: json.dumps(about).encode()})
-        final = self.folder / f"{key.batch_id:012d}{SUFFIX}"
-        temporary = self.folder / f".{final.name}.tmp"
-        with open(temporary, "wb") as sink:
-            with ipc.new_file(sink, schema) as writer:
-                writer.write_table(table.replace_schema_metadata(schema.metadata))
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(temporary, final)
-        _fsync_folder(self.folder)
-        return final
 
     def pending(self) -> list[Path]:
         """Staged files not yet removed, oldest batch first; half-written ones are dropped (their
@@ -87,10 +64,18 @@ class Staging:
 
     @staticmethod
     def load(path: Path) -> StagedBatch:
-        """Read a staged file back."""
-        with ipc.open_file(path) as reader:
-            table = reader.read_all()
-        about = json.loads((table.schema.metadata or {})[_METADATA])
+        """Read a staged file back; StagedFileError names a file that cannot be read."""
+        try:
+            with ipc.open_file(path) as reader:
+                table = reader.read_all()
+            about = json.loads((table.schema.metadata or {})[_METADATA])
+        except (OSError, KeyError, ValueError, pa.ArrowInvalid) as exc:
+            raise StagedFileError(
+                f"staged batch {path} cannot be read ({exc}): move it aside and restart;"
+                " its files, if still in the drop folder, can be dropped again under new names"
+            ) from None
+        if int(about.get("version", 1)) != FORMAT_VERSION:
+            raise StagedFileError(f"staged batch {path} has format {about['version']}, not 1")
         listed = [
             FileEntry(name, datetime.fromisoformat(modified), int(records))
             for name, modified, records in about["listed"]
