@@ -17,13 +17,7 @@ from pyspark.sql import SparkSession
 
 from localmysql import LocalServer, free_port
 from localpg import LocalPostgres
-from spark_app.sink.writer import (
-    PAUSE_AFTER_COMMIT_ENV,
-    PAUSE_AFTER_STAGE_ENV,
-    PAUSE_BEFORE_COMMIT_ENV,
-    PAUSE_BEFORE_LOAD_ENV,
-    PAUSE_MID_COMMIT_ENV,
-)
+from spark_app.common.failpoints import ENV
 from tests.conftest import postgres_base
 from tests.helpers import (
     assert_sink_matches,
@@ -43,31 +37,31 @@ def _password(sink: SinkUnderTest) -> str:
     return sink.writer["MYSQL_PASSWORD" if sink.kind == "mysql" else "PGPASSWORD"]
 
 
-def _log_grows(log: Path, text: str) -> bool:
-    return log.exists() and text in log.read_text(errors="replace")
-
-
-def _staged(checkpoint: Path) -> list[str]:
-    return sorted(path.name for path in (checkpoint / "staged").glob("*.arrow"))
+def _held(point: str, seconds: int = 120) -> dict[str, str]:
+    """The environment that holds the stream at a named failpoint."""
+    return {ENV: f"{point}=sleep({seconds})"}
 
 
 class _KilledStream:
-    """Six generated files and `spark-submit --available-now` over them, killed at chosen
-    moments and restarted on the same checkpoint."""
+    """Generated files and `spark-submit --available-now` over them, killed at chosen moments
+    and restarted on the same checkpoint."""
 
-    def __init__(self, sink: SinkUnderTest, tmp_path: Path, *flags: str) -> None:
+    def __init__(
+        self, sink: SinkUnderTest, tmp_path: Path, *flags: str, generator: tuple[str, ...] = ()
+    ) -> None:
         self.sink, self.env = sink, sink.env()
         drop, self.checkpoint = tmp_path / "drop", tmp_path / "checkpoint"
         self.log = tmp_path / "stream.log"
-        self.files = generate(self.env, drop, 6, 21, "--null-user-rate", "0.1")
+        files = 6 if not generator else 2
+        self.files = generate(self.env, drop, files, 21, "--null-user-rate", "0.1", *generator)
         self.args = (*sink.args, "--input-dir", str(drop), "--checkpoint-dir",
                      str(self.checkpoint), "--available-now", *flags)  # fmt: skip
 
-    def logged(self, text: str) -> bool:
-        return _log_grows(self.log, text)
+    def logged(self, text: str, times: int = 1) -> bool:
+        return self.log.exists() and self.log.read_text(errors="replace").count(text) >= times
 
     def crash(self, extra: dict[str, str], until: Callable[[], bool], what: str) -> None:
-        """Start the stream with these test pauses, SIGKILL it once `until` holds."""
+        """Start the stream with these failpoints, SIGKILL it once `until` holds."""
         stream = start_spark_submit({**self.env, **extra}, self.log, *self.args)
         try:
             wait_for(until, what, timeout=300)
@@ -89,22 +83,22 @@ class _KilledStream:
 
 
 def test_sigkill_at_every_moment_then_restart(mysql: SinkUnderTest, tmp_path: Path) -> None:
-    """The commit inside foreachBatch (--no-background-commit). The batch protocol is the same
-    code on both sinks, and the background commit's test below runs on both."""
-    run = _KilledStream(mysql, tmp_path, "--no-background-commit")
+    """One file per batch; the batch protocol is the same code on both sinks, and the large
+    file's test below runs on both."""
+    run = _KilledStream(mysql, tmp_path, "--max-files-per-trigger", "1")
 
-    # 1. Batch 0 collected on the driver, its transaction not begun.
-    run.crash({PAUSE_BEFORE_COMMIT_ENV: "120"},
-              lambda: run.logged("test pause before commit"), "batch 0 collected")  # fmt: skip
+    # 1. Batch 0 planned on the driver, its transaction not begun.
+    run.crash(_held("batch-planned"),
+              lambda: run.logged("failpoint batch-planned"), "batch 0 planned")  # fmt: skip
     assert mysql.count("events") == 0 and mysql.count("ingest_batches") == 0
 
     # 2. In the middle of the load: every row of batch 0 written, the transaction not committed.
-    run.crash({PAUSE_MID_COMMIT_ENV: "120"},
-              lambda: run.logged("test pause inside the commit"), "rows written")  # fmt: skip
+    run.crash(_held("rows-written"),
+              lambda: run.logged("failpoint rows-written"), "rows written")  # fmt: skip
     assert mysql.count("events") == 0 and mysql.count("ingest_batches") == 0
 
     # 3. After the database commit, before Spark commits its offsets: a replay follows.
-    run.crash({PAUSE_AFTER_COMMIT_ENV: "120"},
+    run.crash(_held("batch-committed"),
               lambda: mysql.count("ingest_batches") == 1, "batch 0 committed")  # fmt: skip
     assert not (run.checkpoint / "commits" / "0").exists()
 
@@ -116,49 +110,32 @@ def test_sigkill_at_every_moment_then_restart(mysql: SinkUnderTest, tmp_path: Pa
     print(f"{mysql.kind}: SIGKILL before, inside and after the commit, and after batch 2")
 
 
-def test_sigkill_around_the_background_commit_then_restart(
+def test_sigkill_inside_a_large_files_load_then_restart(
     sink: SinkUnderTest, tmp_path: Path
 ) -> None:
-    """The default: batch N is loaded in the background while Spark reads batch N+1."""
-    run = _KilledStream(sink, tmp_path)
-    checkpoint = run.checkpoint
+    """Two files of 60,000 events read in pieces of 1 MiB: the batch is loaded chunk by chunk
+    in one transaction, and a kill between chunks leaves nothing of it."""
+    run = _KilledStream(
+        sink, tmp_path, "--piece-bytes", str(1 << 20),
+        generator=("--events-per-file", "60000"),
+    )  # fmt: skip
+    assert all(path.stat().st_size > 3 << 20 for path in run.files)
 
-    # 1. Batch 0 staged, foreachBatch not returned: Spark has not committed its offsets.
-    run.crash({PAUSE_AFTER_STAGE_ENV: "120"},
-              lambda: run.logged("test pause after staging"), "batch 0 staged")  # fmt: skip
+    # 1. The first chunk written, the transaction open.
+    run.crash(_held("chunk-written"),
+              lambda: run.logged("failpoint chunk-written"), "a chunk written")  # fmt: skip
     assert sink.count("events") == 0 and sink.count("ingest_batches") == 0
-    assert not (checkpoint / "commits" / "0").exists()
-    assert _staged(checkpoint) == ["000000000000.arrow"]
 
-    # 2. The restart commits staged batch 0 first and skips Spark's replay of it. Batch 1 is
-    # staged and handed back (Spark commits its offsets); its load has not begun.
-    run.crash({PAUSE_BEFORE_LOAD_ENV: "120"},
-              lambda: run.logged("batch 1: test pause before load")
-              and (checkpoint / "commits" / "1").exists(), "batch 1 handed back")  # fmt: skip
-    assert sink.query("SELECT batch_id FROM ingest_batches") == [(0,)]
-    assert _staged(checkpoint) == ["000000000001.arrow"]
+    # 2. Later in the load, three chunks in.
+    run.crash(_held("chunk-written", 1),
+              lambda: run.logged("failpoint chunk-written", 5), "chunks written")  # fmt: skip
+    assert sink.count("events") == 0 and sink.count("ingest_batches") == 0
 
-    # 3. The restart loads staged batch 1 (its files are not read again): killed mid-load.
-    run.crash({PAUSE_MID_COMMIT_ENV: "120"},
-              lambda: run.logged("test pause inside the commit"), "batch 1 loading")  # fmt: skip
-    assert sink.query("SELECT batch_id FROM ingest_batches") == [(0,)]
-    assert _staged(checkpoint) == ["000000000001.arrow"]
-
-    # 4. Batch 1 committed, its staged file not yet removed.
-    run.crash({PAUSE_AFTER_COMMIT_ENV: "120"},
-              lambda: run.logged("batch 1: test pause after commit"), "committed")  # fmt: skip
-    assert sorted(sink.query("SELECT batch_id FROM ingest_batches")) == [(0,), (1,)]
-    assert _staged(checkpoint) == ["000000000001.arrow"]
-
-    # 5. At whatever moment the stream is in right after its fourth commit.
-    run.crash({}, lambda: sink.count("ingest_batches") >= 4, "batch 3 committed")
-
-    # 6. A restart on the same checkpoint finishes the work.
+    # 3. A restart on the same checkpoint loads it all, once.
     output = run.finish()
-    assert "already committed, replay skipped" in output
-    assert "committed by an earlier attempt, skipped" in output
-    assert _staged(checkpoint) == []
-    print(f"{sink.kind}: SIGKILL after staging, before and inside the load, after the commit")
+    assert sink.count("events") > 100_000
+    assert "failpoint chunk-written" in output
+    print(f"{sink.kind}: SIGKILL inside a 2-file, {sink.count('events')}-event load")
 
 
 def test_replayed_batch_changes_nothing(
@@ -232,13 +209,13 @@ def test_database_outage_is_retried_and_the_stream_goes_on(
         "SINK_RETRIES": "8",
         "SINK_RETRY_BASE_SECONDS": "0.5",
         "SINK_RETRY_MULTIPLIER": "2",
-        PAUSE_AFTER_COMMIT_ENV: "1",  # slows batches down so the outage falls mid-run
+        **_held("batch-committed", 1),  # slows batches down so the outage falls mid-run
     }
     drop, checkpoint, log = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "stream.log"
     files = generate(env, drop, 6, seed=8)
     stream = start_spark_submit(
         env, log, *own_sink.args, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
-        "--available-now",
+        "--available-now", "--max-files-per-trigger", "1",
     )  # fmt: skip
     try:
         wait_for(lambda: own_sink.count("ingest_batches") >= 2, "two batches committed")
@@ -273,11 +250,12 @@ def test_outage_beyond_the_retry_budget_stops_clearly_and_restart_resumes(
             **own.env(),
             "SINK_RETRIES": "2",
             "SINK_RETRY_BASE_SECONDS": "0.2",
-            PAUSE_AFTER_COMMIT_ENV: "1",
+            **_held("batch-committed", 1),
         }
         drop, checkpoint, log = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "s.log"
         files = generate(env, drop, 5, seed=9)
-        args = ("--input-dir", str(drop), "--checkpoint-dir", str(checkpoint), "--available-now")
+        args = ("--input-dir", str(drop), "--checkpoint-dir", str(checkpoint), "--available-now",
+                "--max-files-per-trigger", "1")  # fmt: skip
         stream = start_spark_submit(env, log, *args)
         try:
             wait_for(lambda: own.count("ingest_batches") >= 1, "a batch committed")
@@ -293,7 +271,7 @@ def test_outage_beyond_the_retry_budget_stops_clearly_and_restart_resumes(
         assert _password(own) not in output
 
         server.start()
-        env.pop(PAUSE_AFTER_COMMIT_ENV)
+        env.pop(ENV)
         resumed = spark_submit(env, *args)
         assert resumed.returncode == 0, resumed.stdout[-3000:]
         assert_sink_matches(own, files)

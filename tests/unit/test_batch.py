@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import SparkSession
 
-from spark_app.parse.schemas import SOURCE_FILES
-from spark_app.parse.validate import parse_files
+from spark_app.parse.pieces import Piece
+from spark_app.parse.schemas import PIECES
+from spark_app.parse.validate import parse_pieces
 from spark_app.sink.batch import (
     EVENT_COLUMNS,
     LINEAGE_COLUMNS,
     REJECTED_COLUMNS,
-    FileEntry,
     MinuteTotal,
     distinct,
     minute_totals,
@@ -117,7 +119,7 @@ def test_arrival_order_beats_name_order() -> None:
     files = [marker("file:/in/a.csv", NEW, 1), marker("file:/in/b.csv", OLD, 1)]
     batch = prepare(table(*files, late, early))
     assert batch.events.to_pylist() == events_of(early)
-    assert batch.in_batch_duplicates == 1
+    assert batch.in_chunk_duplicates == 1
 
 
 def test_same_time_then_name_then_line_decides_the_first_row() -> None:
@@ -129,7 +131,7 @@ def test_same_time_then_name_then_line_decides_the_first_row() -> None:
     ]
     batch = prepare(table(*rows))
     assert batch.events.to_pylist() == events_of(rows[1], rows[3])
-    assert batch.in_batch_duplicates == 2
+    assert batch.in_chunk_duplicates == 2
 
 
 def test_events_are_written_in_event_id_order() -> None:
@@ -158,10 +160,10 @@ def test_the_latest_user_and_product_rows_win() -> None:
     ]
     # Every row counts as written (an upsert), not only the one that wins.
     assert (batch.user_rows, batch.product_rows) == (4, 2)
-    assert batch.in_batch_duplicates == 0
+    assert batch.in_chunk_duplicates == 0
 
 
-def test_files_are_kept_even_without_records_in_arrival_order() -> None:
+def test_every_file_read_is_counted_even_without_records() -> None:
     batch = prepare(
         table(
             marker("file:/in/new.csv", NEW, 2),
@@ -170,16 +172,16 @@ def test_files_are_kept_even_without_records_in_arrival_order() -> None:
             rejected("file:/in/new.csv", NEW, 3, "bad_price"),
         )
     )
-    assert batch.files == [
-        FileEntry("file:/in/empty.csv", datetime(2026, 1, 1, 9, 0), 0),
-        FileEntry("file:/in/new.csv", datetime(2026, 1, 1, 9, 5), 2),
-    ]
+    assert batch.records_per_file == {
+        ("file:/in/empty.csv", datetime(2026, 1, 1, 9, 0)): 0,
+        ("file:/in/new.csv", datetime(2026, 1, 1, 9, 5)): 2,
+    }
     assert batch.rows_read == 2  # the markers are not rows
 
 
 def test_a_batch_of_empty_files_only() -> None:
     batch = prepare(table(marker("file:/in/a.csv", OLD, 0), marker("file:/in/b.csv", OLD, 0)))
-    assert [entry.path for entry in batch.files] == ["file:/in/a.csv", "file:/in/b.csv"]
+    assert [path for path, _ in batch.records_per_file] == ["file:/in/a.csv", "file:/in/b.csv"]
     assert batch.rows_read == 0
     assert (batch.events.num_rows, batch.users.num_rows, batch.rejected.num_rows) == (0, 0, 0)
 
@@ -218,11 +220,11 @@ def test_every_row_read_is_accounted_for_once() -> None:
     ]
     batch = prepare(table(*rows))
     assert batch.rows_read == 9
-    counts = (batch.events.num_rows, batch.in_batch_duplicates, batch.user_rows,
+    counts = (batch.events.num_rows, batch.in_chunk_duplicates, batch.user_rows,
               batch.product_rows, batch.rejected.num_rows)  # fmt: skip
     assert counts == (2, 2, 2, 1, 2)
     assert batch.rows_read == sum(counts)
-    assert sum(entry.records for entry in batch.files) == batch.rows_read
+    assert sum(batch.records_per_file.values()) == batch.rows_read
 
 
 def test_minute_totals_per_utc_minute_and_type() -> None:
@@ -260,26 +262,27 @@ def test_distinct_values_are_sorted_without_nulls() -> None:
     assert distinct(values, "user_id") == ["u1", "u10", "u2"]
 
 
-def test_prepare_takes_what_spark_gives(spark: SparkSession) -> None:
+def test_prepare_takes_what_spark_gives(spark: SparkSession, tmp_path: Path) -> None:
     """The real Arrow form of validated rows (types, time zone) goes through prepare."""
     header = "event_id,user_id,product_id,event_type,price,event_time"
     contents = [
-        ("file:/in/b.csv", OLD, f"{header}\ne1,u1,p1,view,2.50,2026-01-01T10:00:30Z\n"),
-        ("file:/in/a.csv", NEW, f"{header}\ne1,u9,p9,view,9.99,2026-01-01T10:00:00Z\n"),
-        ("file:/in/c.csv", NEW, ""),
+        ("b.csv", OLD, f"{header}\ne1,u1,p1,view,2.50,2026-01-01T10:00:30Z\n"),
+        ("a.csv", NEW, f"{header}\ne1,u9,p9,view,9.99,2026-01-01T10:00:00Z\n"),
+        ("c.csv", NEW, f"{header}\n"),
     ]
-    files = spark.createDataFrame(
-        [(path, modified, len(text), text.encode()) for path, modified, text in contents],
-        SOURCE_FILES,
-    )
-    batch = prepare(files.transform(parse_files).toArrow())
-    assert batch.files == [
-        FileEntry("file:/in/b.csv", datetime(2026, 1, 1, 9, 0), 1),
-        FileEntry("file:/in/a.csv", datetime(2026, 1, 1, 9, 5), 1),
-        FileEntry("file:/in/c.csv", datetime(2026, 1, 1, 9, 5), 0),
-    ]
+    planned = []
+    for name, modified, text in contents:
+        (tmp_path / name).write_text(text)
+        path = f"file:{tmp_path / name}"
+        planned.append(astuple(Piece(path, modified, 0, len(text), 1, None, True)))
+    batch = prepare(spark.createDataFrame(planned, PIECES).transform(parse_pieces).toArrow())
+    assert batch.records_per_file == {
+        (f"file:{tmp_path / 'b.csv'}", datetime(2026, 1, 1, 9, 0)): 1,
+        (f"file:{tmp_path / 'a.csv'}", datetime(2026, 1, 1, 9, 5)): 1,
+        (f"file:{tmp_path / 'c.csv'}", datetime(2026, 1, 1, 9, 5)): 0,
+    }
     assert batch.events.select(["event_id", "user_id", "source_file"]).to_pylist() == [
-        {"event_id": "e1", "user_id": "u1", "source_file": "file:/in/b.csv"}
+        {"event_id": "e1", "user_id": "u1", "source_file": f"file:{tmp_path / 'b.csv'}"}
     ]
     assert minute_totals(batch.events) == [
         MinuteTotal(datetime(2026, 1, 1, 10, 0), "view", 1, Decimal("2.50"))

@@ -1,16 +1,24 @@
 """Pure DataFrame steps on small inline data: splitting files, validating events, users and
-products, and the two chained (parse_files)."""
+products, and the two chained (parse_pieces)."""
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import astuple
 from datetime import UTC, datetime
+from pathlib import Path
 from decimal import Decimal
 
 from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_app.parse.schemas import RECORDS, SOURCE_FILES, VALIDATED
-from spark_app.parse.validate import parse_files, split_files, validate
+from spark_app.parse.pieces import Piece
+from spark_app.parse.schemas import PIECES, RECORDS, VALIDATED
+from spark_app.parse.validate import parse_pieces, split_pieces, validate
+
+# Where the file tests drop their files (the split reads them from disk).
+DROP = Path(tempfile.mkdtemp(prefix="validate-"))
+D = f"file:{DROP}"
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 FILE = "file:/drop/a.csv"
@@ -28,7 +36,7 @@ def utc(
 
 
 def records(spark: SparkSession, kind: str, *rows: tuple[int, list[str]]) -> DataFrame:
-    """Records of one file of this kind, as split_files gives them (fields already trimmed)."""
+    """Records of one file of this kind, as split_pieces gives them (fields already trimmed)."""
     return spark.createDataFrame(
         [(kind, FILE, T0, line, ",".join(fields), fields, None, None) for line, fields in rows],
         RECORDS,
@@ -338,39 +346,42 @@ def test_a_file_marker_keeps_its_record_count(spark: SparkSession) -> None:
 
 
 def drop(spark: SparkSession, *files: tuple[str, datetime, str]) -> DataFrame:
-    """Dropped files as Spark's binaryFile source gives them."""
-    return spark.createDataFrame(
-        [(path, modified, len(text), text.encode()) for path, modified, text in files],
-        SOURCE_FILES,
-    )
+    """Dropped files (written to DROP), each planned as one whole piece."""
+    planned = []
+    for path, modified, text in files:
+        local = Path(path.removeprefix("file:"))
+        local.write_text(text, encoding="utf-8")
+        size = local.stat().st_size
+        planned.append(astuple(Piece(path, modified, 0, size, 1, None, True)))
+    return spark.createDataFrame(planned, PIECES)
 
 
-def test_split_files_gives_a_marker_per_file_and_a_row_per_record(spark: SparkSession) -> None:
+def test_split_pieces_gives_a_marker_per_file_and_a_row_per_record(spark: SparkSession) -> None:
     events = f"{EVENTS_HEADER}\n1,u,p,view,1,{TIME}\n\n2,u,p,view,1,{TIME}\n3,u\n"
     files = drop(
         spark,
-        ("file:/d/a.csv", T0, events),
-        ("file:/d/b.csv", T0, "a,b\n1,2\n"),
-        ("file:/d/c.csv", T0, ""),
-        ("file:/d/u.csv", T0, f"{USERS_HEADER}\nu1,Ann,a@b,Oslo,{TIME}\n"),
-        ("file:/d/p.csv", T0, f"{PRODUCTS_HEADER}\np1,Lamp,home,1\n"),
+        (f"{D}/a.csv", T0, events),
+        (f"{D}/b.csv", T0, "a,b\n1,2\n"),
+        (f"{D}/c.csv", T0, ""),
+        (f"{D}/u.csv", T0, f"{USERS_HEADER}\nu1,Ann,a@b,Oslo,{TIME}\n"),
+        (f"{D}/p.csv", T0, f"{PRODUCTS_HEADER}\np1,Lamp,home,1\n"),
     )
-    actual = files.transform(split_files).select(
+    actual = files.transform(split_pieces).select(
         "kind", "source_file", "source_line", "fields", "problem", "detail"
     )
     wanted = spark.createDataFrame(
         [
-            ("file", "file:/d/a.csv", 0, [], None, "3"),
-            ("events", "file:/d/a.csv", 2, ["1", "u", "p", "view", "1", TIME], None, None),
-            ("events", "file:/d/a.csv", 4, ["2", "u", "p", "view", "1", TIME], None, None),
-            ("events", "file:/d/a.csv", 5, [], "malformed_row", "2 fields, expected 6"),
-            ("file", "file:/d/b.csv", 0, [], None, "1"),
-            ("events", "file:/d/b.csv", 2, [], "bad_header", "header was: a,b"),
-            ("file", "file:/d/c.csv", 0, [], None, "0"),
-            ("file", "file:/d/u.csv", 0, [], None, "1"),
-            ("users", "file:/d/u.csv", 2, ["u1", "Ann", "a@b", "Oslo", TIME], None, None),
-            ("file", "file:/d/p.csv", 0, [], None, "1"),
-            ("products", "file:/d/p.csv", 2, ["p1", "Lamp", "home", "1"], None, None),
+            ("file", f"{D}/a.csv", 0, [], None, "3"),
+            ("events", f"{D}/a.csv", 2, ["1", "u", "p", "view", "1", TIME], None, None),
+            ("events", f"{D}/a.csv", 4, ["2", "u", "p", "view", "1", TIME], None, None),
+            ("events", f"{D}/a.csv", 5, [], "malformed_row", "2 fields, expected 6"),
+            ("file", f"{D}/b.csv", 0, [], None, "1"),
+            ("events", f"{D}/b.csv", 2, [], "bad_header", "header was: a,b"),
+            ("file", f"{D}/c.csv", 0, [], None, "0"),
+            ("file", f"{D}/u.csv", 0, [], None, "1"),
+            ("users", f"{D}/u.csv", 2, ["u1", "Ann", "a@b", "Oslo", TIME], None, None),
+            ("file", f"{D}/p.csv", 0, [], None, "1"),
+            ("products", f"{D}/p.csv", 2, ["p1", "Lamp", "home", "1"], None, None),
         ],
         "kind string, source_file string, source_line int, fields array<string>,"
         " problem string, detail string",
@@ -378,7 +389,7 @@ def test_split_files_gives_a_marker_per_file_and_a_row_per_record(spark: SparkSe
     assert_validated(actual, wanted)
 
 
-def test_parse_files_splits_and_validates_every_kind(spark: SparkSession) -> None:
+def test_parse_pieces_splits_and_validates_every_kind(spark: SparkSession) -> None:
     modified = utc(2026, 11, 22, 10, 5)
     events = (
         f"{EVENTS_HEADER}\n"
@@ -390,29 +401,29 @@ def test_parse_files_splits_and_validates_every_kind(spark: SparkSession) -> Non
     products = f"{PRODUCTS_HEADER}\np1,Lamp,home,1.005\np2,Desk,,3\n"
     files = drop(
         spark,
-        ("file:/d/e.csv", modified, events),
-        ("file:/d/u.csv", modified, users),
-        ("file:/d/p.csv", modified, products),
+        (f"{D}/e.csv", modified, events),
+        (f"{D}/u.csv", modified, users),
+        (f"{D}/p.csv", modified, products),
     )
     at = {"file_modified": modified}
     wanted = expected(
         spark,
-        row("file", 0, detail="3", source_file="file:/d/e.csv", **at),
+        row("file", 0, detail="3", source_file=f"{D}/e.csv", **at),
         row("events", 2, reason="malformed_row", detail="a quote opened on this line is never"
             " closed", raw='uq-1,u1,p1,view,"12.50,2026-11-22 10:00:00',
-            source_file="file:/d/e.csv", **at),
+            source_file=f"{D}/e.csv", **at),
         row("events", 3, event_id="e1", user_id="u1", product_id="p1", event_type="view",
             price=Decimal("12.50"), event_time=utc(2026, 11, 22, 10),
-            source_file="file:/d/e.csv", **at),
+            source_file=f"{D}/e.csv", **at),
         row("events", 4, reason="bad_price", raw="e2,u1,p1,purchase,-3,2026-11-22 10:00:00",
-            source_file="file:/d/e.csv", **at),
-        row("file", 0, detail="1", source_file="file:/d/u.csv", **at),
+            source_file=f"{D}/e.csv", **at),
+        row("file", 0, detail="1", source_file=f"{D}/u.csv", **at),
         row("users", 2, user_id="u1", name="Ann", email="ann@example.com", city="",
-            registered_at=utc(2026, 1, 2, 3, 4, 5), source_file="file:/d/u.csv", **at),
-        row("file", 0, detail="2", source_file="file:/d/p.csv", **at),
+            registered_at=utc(2026, 1, 2, 3, 4, 5), source_file=f"{D}/u.csv", **at),
+        row("file", 0, detail="2", source_file=f"{D}/p.csv", **at),
         row("products", 2, product_id="p1", name="Lamp", category="home",
-            list_price=Decimal("1.01"), source_file="file:/d/p.csv", **at),
+            list_price=Decimal("1.01"), source_file=f"{D}/p.csv", **at),
         row("products", 3, reason="bad_category", raw="p2,Desk,,3",
-            source_file="file:/d/p.csv", **at),
+            source_file=f"{D}/p.csv", **at),
     )  # fmt: skip
-    assert_validated(files.transform(parse_files), wanted)
+    assert_validated(files.transform(parse_pieces), wanted)
