@@ -227,12 +227,20 @@ def _accept(expected: Expected, kind: str, fields: list[str], name: str, line: i
         expected.products[product_id] = (product_name, category, _price(list_price))  # type: ignore[assignment]
 
 
+def _utf16_lines(data: bytes) -> list[tuple[str, bool]]:
+    """A UTF-16 file's lines; one holding a lone surrogate is not valid."""
+    text = data.decode("utf-16", errors="surrogatepass")
+    found = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+", text)
+    return [(line, not re.search("[\ud800-\udfff]", line)) for line in found]
+
+
 def read_file(expected: Expected, path: Path) -> None:
     """Add one file's lines to `expected` (files must come in arrival order)."""
     data = path.read_bytes()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    decoded = _lines(data)
+    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    decoded = _utf16_lines(data) if utf16 else _lines(data)
     texts = [text for text, _ in decoded]
     kind: str | None = None
     header_seen = False
@@ -250,8 +258,8 @@ def read_file(expected: Expected, path: Path) -> None:
         if kind is None:
             expected.rejected.append((path.name, "bad_header", line_no))
             continue
-        utf8 = all(ok for _, ok in decoded[first : first + used])
-        if fields is None or not utf8:
+        decodes = all(ok for _, ok in decoded[first : first + used])
+        if fields is None or not decodes or any("\x00" in value for value in fields):
             expected.rejected.append((path.name, "malformed_row", line_no))
             continue
         trimmed = [value.strip() for value in fields]

@@ -153,19 +153,33 @@ def open_file(path: str) -> BinaryIO:
     return opened
 
 
+_LINE_END = re.compile(rb"[\r\n]")
+
+
 def _line_start(handle: BinaryIO, position: int, length: int) -> int:
-    """The start of the first line that begins at or after `position` (0 stays 0)."""
+    """The start of the first line that begins at or after `position` (0 stays 0); lines end
+    as bytes.splitlines sees them: LF, CR LF, or a lone CR."""
     if position <= 0:
         return 0
     handle.seek(position - 1)
     offset = position - 1
+    after_cr = False
     while offset < length:
         block = handle.read(1 << 16)
         if not block:
             break
-        found = block.find(b"\n")
-        if found >= 0:
-            return offset + found + 1
+        if after_cr:
+            return offset + (1 if block.startswith(b"\n") else 0)
+        found = _LINE_END.search(block)
+        if found is None:
+            offset += len(block)
+            continue
+        at = found.start()
+        if block[at] == 0x0A:
+            return offset + at + 1
+        if at + 1 < len(block):
+            return offset + at + (2 if block[at + 1] == 0x0A else 1)
+        after_cr = True
         offset += len(block)
     return length
 

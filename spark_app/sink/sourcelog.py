@@ -15,6 +15,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 from spark_app.common.paths import local_path
 from spark_app.sink.batch import FileEntry
@@ -84,5 +85,7 @@ def batch_files(checkpoint_dir: str, batch_id: int) -> list[FileEntry]:
 
 
 def _as_source_path(path: str) -> str:
-    """The log's `file:///x` as the scan names it (`file:/x`)."""
-    return "file:/" + path.removeprefix("file:///") if path.startswith("file:///") else path
+    """The log's URI (`file:///a%20b.csv`) as the scan names the file (`file:/a b.csv`)."""
+    if path.startswith("file:///"):
+        path = "file:/" + path.removeprefix("file:///")
+    return unquote(path)

@@ -28,12 +28,16 @@ def test_defaults_follow_the_contract() -> None:
         input_dir="streaming_data",
         checkpoint_dir="checkpoints/events",
         available_now=False,
-        max_files_per_trigger=1,
+        max_files_per_trigger=None,
+        max_bytes_per_trigger=256 << 20,
+        piece_bytes=16 << 20,
         trigger_interval=0.25,
         archive_dir=None,
         archive_retention_hours=168.0,
-        max_file_age_days=36_500.0,
+        max_file_age_days=None,
     )
+    # Every file that has arrived is admitted, whatever its age relative to the others.
+    assert config.stream.max_file_age_seconds > 10_000 * 365 * 86_400
     assert config.retry == RetryPolicy(retries=3, base_delay=1.0, multiplier=2.0)
     assert config.log_level == "INFO"
 
@@ -43,7 +47,7 @@ def test_flags_override_defaults() -> None:
         ["--input-dir", "in", "--checkpoint-dir", "ck", "--available-now",
          "--max-files-per-trigger", "5", "--trigger-interval", "0", "--archive-dir", "done",
          "--archive-retention-hours", "24", "--max-file-age-days", "7.5",
-         "--log-level", "DEBUG"],
+         "--max-bytes-per-trigger", "1000", "--piece-bytes", "2000000", "--log-level", "DEBUG"],
         ENV,
     )  # fmt: skip
     assert config.stream == StreamSettings(
@@ -51,6 +55,8 @@ def test_flags_override_defaults() -> None:
         checkpoint_dir="ck",
         available_now=True,
         max_files_per_trigger=5,
+        max_bytes_per_trigger=1000,
+        piece_bytes=2_000_000,
         trigger_interval=0.0,
         archive_dir="done",
         archive_retention_hours=24.0,

@@ -63,3 +63,10 @@ def test_an_unknown_batch_or_a_remote_checkpoint_gives_no_list(tmp_path: Path) -
     assert batch_files(str(tmp_path), 1) == []
     assert batch_files(str(tmp_path), 5) == []
     assert batch_files("s3a://bucket/checkpoint", 0) == []
+
+
+def test_paths_are_named_as_the_scan_names_them(tmp_path: Path) -> None:
+    """The log holds URIs (a space is %20, a % is %25); the batch names the file itself."""
+    _source_log(tmp_path, "0", [("a%20b.csv", 0), ("c%2520d.csv", 0), ("%C3%A9.csv", 0)])
+    _offsets(tmp_path, 0, 0)
+    assert _names(tmp_path, 0) == ["file:/drop/a b.csv", "file:/drop/c%20d.csv", "file:/drop/é.csv"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import tempfile
 from dataclasses import astuple
 from datetime import UTC, datetime
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 
 from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
