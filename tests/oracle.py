@@ -144,7 +144,10 @@ def _time(text: str) -> datetime | None:
         value += timedelta(microseconds=int((fraction[1:] + "000000")[:6]))
     if zone and zone != "Z":
         sign = 1 if zone[0] == "+" else -1
-        value -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+        try:
+            value -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+        except OverflowError:  # past year 9999 once in UTC
+            return None
     return value if 1000 <= value.year <= 9999 else None
 
 

@@ -67,6 +67,10 @@ class BatchRecord:
         return round(self.rows_read / max(self.total_ms / 1000, 0.001), 1)
 
 
+class RowsMissingError(RuntimeError):
+    """An insert kept neither some rows nor the ids they repeat: the database dropped them."""
+
+
 class SchemaError(RuntimeError):
     """The sink's tables are missing or behind, and this account may not create or migrate them."""
 
@@ -260,23 +264,27 @@ class Dialect:
         raise NotImplementedError
 
     def written_of(self, connection: Any, key: BatchKey, events: pa.Table) -> pa.Table:
-        """The rows of `events` that are stored as this batch wrote them (same file and line):
-        after an insert that kept some existing ids, the rows it did insert."""
-        stored: set[tuple[str, str, int]] = set()
+        """After an insert that kept some existing ids: the rows of `events` it inserted (stored
+        as this batch wrote them: same file and line). Raises RowsMissingError when some row is
+        neither inserted nor already there (the database dropped it, e.g. IGNORE and a CHECK)."""
+        stored: dict[str, tuple[str, int, str, int]] = {}
         ids = [str(value) for value in events.column("event_id").to_pylist()]
         for start in range(0, len(ids), CHUNK_ROWS):
             chunk = ids[start : start + CHUNK_ROWS]
             cursor = connection.cursor()
             cursor.execute(
-                "SELECT event_id, source_file, source_line FROM events WHERE event_id IN"
-                f" ({', '.join(['%s'] * len(chunk))}) AND query_id = %s AND batch_id = %s",
-                (*chunk, key.query_id, key.batch_id),
+                "SELECT event_id, source_file, source_line, query_id, batch_id FROM events"
+                f" WHERE event_id IN ({', '.join(['%s'] * len(chunk))})",
+                tuple(chunk),
             )
-            stored.update((str(i), str(f), int(n)) for i, f, n in cursor.fetchall())
-        keep = [
-            (str(i), str(f), int(n)) in stored
-            for i, f, n in rows_of(events, ("event_id", "source_file", "source_line"))
-        ]
+            for ident, path, line, query_id, batch_id in cursor.fetchall():
+                stored[str(ident)] = (str(path), int(line), str(query_id), int(batch_id))
+        keep = []
+        for ident, path, line in rows_of(events, ("event_id", "source_file", "source_line")):
+            found = stored.get(str(ident))
+            if found is None:
+                raise RowsMissingError(f"event {ident} was neither inserted nor already stored")
+            keep.append(found == (str(path), int(line), key.query_id, key.batch_id))
         return events.filter(pa.array(keep, pa.bool_()))
 
     def insert_rows(

@@ -28,6 +28,7 @@ from spark_app.sink.dialect import (
     REJECTED_INSERT_COLUMNS,
     WRITER_PRIVILEGES,
     Dialect,
+    RowsMissingError,
     minute_values,
     rejected_rows,
     rows_of,
@@ -96,7 +97,7 @@ class MySQLDialect(Dialect):
         shutil.rmtree(self.load_dir, ignore_errors=True)
 
     def is_row_refusal(self, exc: BaseException) -> bool:
-        if isinstance(exc, LoadWarningError):
+        if isinstance(exc, LoadWarningError | RowsMissingError):
             return True
         return isinstance(exc, mysql.connector.Error) and exc.errno in ROW_REFUSAL_ERRNOS
 
@@ -104,6 +105,8 @@ class MySQLDialect(Dialect):
         return isinstance(exc, mysql.connector.Error) and exc.errno == DUPLICATE_KEY
 
     def refusal_message(self, exc: BaseException) -> str:
+        if isinstance(exc, LoadWarningError):
+            return str(exc)[:255]
         if isinstance(exc, mysql.connector.Error) and exc.msg:
             return f"{exc.errno} {exc.msg}"[:255]
         return super().refusal_message(exc)
@@ -238,18 +241,23 @@ class MySQLDialect(Dialect):
         return loaded
 
     def _check_only_duplicates(self, connection: Any, *, sent: int, inserted: int) -> None:
-        """IGNORE also turns conversion problems into warnings: allow duplicate keys only."""
+        """IGNORE also turns refused values (a CHECK, a conversion) into warnings and skips the
+        row: allow duplicate keys only. (Rows skipped past the warnings shown are caught by
+        written_of, which finds them neither inserted nor already stored.)"""
         cursor = connection.cursor()
         cursor.execute("SHOW COUNT(*) WARNINGS")
         row = cursor.fetchone()
         warnings = int(row[0]) if row else 0
-        if warnings == sent - inserted:
+        if warnings == 0 and sent == inserted:
             return
         cursor.execute("SHOW WARNINGS LIMIT 5")
         other = [f"{code} {text}" for _, code, text in cursor.fetchall() if code != DUPLICATE_KEY]
+        if warnings == sent - inserted and not other:
+            return
         raise LoadWarningError(
-            f"the load gave {warnings} warning(s) for {sent - inserted} duplicate(s)"
-            f"{': ' + '; '.join(other) if other else ''}"
+            "; ".join(other)
+            if other
+            else f"{warnings} warning(s) for {sent - inserted} rows not inserted"
         )
 
     def _insert_events(

@@ -135,7 +135,12 @@ def _write_chunk(
     tally.duplicates += (
         chunk.in_chunk_duplicates + chunk.events.num_rows - written.num_rows - refused_events
     )
-    rejected = pa.concat_tables(quarantined)
+    rejected = pa.concat_tables(
+        [
+            part.select(chunk.rejected.column_names).cast(chunk.rejected.schema)
+            for part in quarantined
+        ]
+    )
     tally.rejected += dialect.insert_rejected(connection, key, rejected, now)
     tally.rows_read += chunk.rows_read
     for name, count in chunk.records_per_file.items():
