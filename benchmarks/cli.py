@@ -26,7 +26,7 @@ from spark_app.common.database import SINKS, Kind
 
 log = logging.getLogger("benchmarks")
 
-SCENARIOS = ("catch_up", "big_table", "freshness", "history")
+SCENARIOS = ("catch_up", "big_table", "freshness", "history", "large_file")
 # The cost of history is measured on one sink: it is Spark's file source that keeps history.
 HISTORY_SINKS: tuple[Kind, ...] = ("mysql",)
 
@@ -149,6 +149,11 @@ def run(
         if "freshness" in only:
             for kind in sinks:
                 runner.measure("freshness", kind, partial(scenarios.freshness, ctx, servers[kind]))
+        if "large_file" in only:
+            for kind in sinks:
+                runner.measure(
+                    "large_file", kind, partial(scenarios.large_file, ctx, servers[kind])
+                )
         if "history" in only:
             if not set(sinks) & set(HISTORY_SINKS):
                 log.info("history: measured on %s only", ", ".join(HISTORY_SINKS))

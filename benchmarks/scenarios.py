@@ -44,6 +44,9 @@ class Sizes:
     history_small: int
     history_large: int
     history_probes: int
+    # One file of large_rows events, then files of that many times its rows.
+    large_rows: int
+    large_multiples: tuple[int, ...]
 
 
 FULL = Sizes(
@@ -58,6 +61,8 @@ FULL = Sizes(
     history_small=100,
     history_large=10_000,
     history_probes=20,
+    large_rows=2_000_000,
+    large_multiples=(8, 40),
 )
 QUICK = Sizes(
     fresh_files=5,
@@ -71,6 +76,8 @@ QUICK = Sizes(
     history_small=10,
     history_large=60,
     history_probes=4,
+    large_rows=30_000,
+    large_multiples=(3,),
 )
 
 
@@ -203,15 +210,17 @@ def pipeline_catch_up(
     schema: Schema,
     files: list[Path],
     rows: int,
-    per_trigger: int,
+    per_trigger: int | None,
     label: str,
     *extra: str,
 ) -> dict[str, Any]:
-    """`spark-submit spark_app/main.py --available-now` over the backlog; rows/s of its batches."""
+    """`spark-submit spark_app/main.py --available-now` over the backlog; rows/s of its batches.
+    `per_trigger` None: the default admission (every file, up to the byte budget)."""
     log_file = ctx.log(label)
+    admission = [] if per_trigger is None else ["--max-files-per-trigger", str(per_trigger)]
     args = ["--sink", schema.kind, "--input-dir", str(files[0].parent), "--checkpoint-dir",
-            str(ctx.folder(f"{label}_checkpoint")), "--available-now",
-            "--max-files-per-trigger", str(per_trigger), *extra]  # fmt: skip
+            str(ctx.folder(f"{label}_checkpoint")), "--available-now", *admission,
+            *extra]  # fmt: skip
     wall, peak = procs.run(
         procs.spark_submit(MAIN, args), schema.env(ctx.env), log_file, timeout=3600 + rows / 100
     )
@@ -284,15 +293,11 @@ def catch_up(
         result["pipeline"][str(per_trigger)] = pipeline_catch_up(
             ctx, schema, files, rows, per_trigger, f"catchup_{kind}_{per_trigger}"
         )
-    per_trigger = ctx.sizes.files_per_trigger[0]
-    log.info("  %s: pipeline, commit in foreachBatch, %d files/trigger", kind, per_trigger)
-    label = f"catchup_{kind}_in_handler_{per_trigger}"
-    run = pipeline_catch_up(
-        ctx, db.schema("inhandler"), files, rows, per_trigger, label, "--no-background-commit"
+    log.info("  %s: pipeline, default admission", kind)
+    result["pipeline"]["default"] = pipeline_catch_up(
+        ctx, db.schema("default"), files, rows, None, f"catchup_{kind}_default"
     )
-    main = result["pipeline"][str(per_trigger)]
-    run["ratio_to_background_commit"] = round(run["rows_per_s"] / main["rows_per_s"], 2)
-    result["commit_in_handler"] = run
+    per_trigger = ctx.sizes.files_per_trigger[0]
     if fallback is not None:
         log.info("  %s: pipeline on local_infile=0, %d files/trigger", kind, per_trigger)
         label = f"catchup_{kind}_insert_{per_trigger}"
@@ -330,6 +335,110 @@ def catch_up(
             per_trigger: round(run["rows_per_s"] / baseline["rows_per_s"], 3)
             for per_trigger, run in result["pipeline"].items()
         }
+    return result
+
+
+# --- one large file ---------------------------------------------------------------------------
+
+
+def large_source(ctx: Context) -> Path:
+    """One generated file of `large_rows` events (generated once for every sink)."""
+    folder = ctx.folder("large_source")
+    if not folder.exists():
+        generate(ctx, folder, 1, ctx.sizes.large_rows)
+    return next(folder.glob("*.csv"))
+
+
+def _multiplied(source: Path, times: int, target: Path) -> Path:
+    """A file of `times` copies of the source's rows, each copy's event ids made new with a
+    two-digit prefix; written block by block."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with source.open("rb") as reader, target.open("wb") as writer:
+        header = reader.readline()
+        writer.write(header)
+        for copy in range(times):
+            reader.seek(len(header))
+            prefix = b"%02d" % copy
+            carry = b""
+            while block := reader.read(64 << 20):
+                lines = (carry + block).split(b"\n")
+                carry = lines.pop()
+                writer.write(b"".join(prefix + line + b"\n" for line in lines if line))
+            if carry:
+                writer.write(prefix + carry + b"\n")
+    return target
+
+
+def _bulk_seconds(ctx: Context, db: Database, label: str, path: Path) -> float:
+    schema = db.schema(f"bulk{label}")
+    if db.kind == "mysql":
+        return baselines.load_data_loader(schema, [path])
+    return baselines.psql_copy_loader(schema, [path], ctx.env, ctx.log(f"large_{label}_copy"))
+
+
+def _drop_into_running_stream(
+    ctx: Context, db: Database, label: str, path: Path, rows: int
+) -> dict[str, Any]:
+    """The stream with its defaults, running; the file renamed in: drop -> every row committed."""
+    schema = db.schema(f"large{label}")
+    drop = ctx.folder(f"large_{db.kind}_{label}_drop")
+    drop.mkdir()
+    log_file = ctx.log(f"large_{db.kind}_{label}")
+    args = ["--sink", db.kind, "--input-dir", str(drop), "--checkpoint-dir",
+            str(ctx.folder(f"large_{db.kind}_{label}_checkpoint"))]  # fmt: skip
+    stream = procs.start(procs.spark_submit(MAIN, args), schema.env(ctx.env), log_file)
+    try:
+        with procs.PeakRss(stream.pid) as rss:
+            _wait_started(log_file)
+            hidden = drop / f".{path.name}.part"
+            os.link(path, hidden)  # the same bytes, no copy; then the atomic rename
+            dropped = time.time()
+            os.replace(hidden, drop / path.name)
+
+            def committed() -> int:
+                return int(schema.scalar("SELECT COALESCE(SUM(rows_read), 0) FROM ingest_batches"))
+
+            _wait(lambda: committed() >= rows, 7200 + rows / 1000, "every row committed")
+    finally:
+        procs.stop(stream)
+    last = schema.scalar("SELECT MAX(committed_at) FROM ingest_batches")
+    seconds = last.replace(tzinfo=UTC).timestamp() - dropped
+    written = int(schema.scalar("SELECT COUNT(*) FROM events"))
+    rejected = int(schema.scalar("SELECT COUNT(*) FROM events_rejected"))
+    return {
+        "rows": rows,
+        "bytes": path.stat().st_size,
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(rows / seconds),
+        "us_per_row": round(seconds / rows * 1e6, 3),
+        "peak_rss_mb": round(rss.peak_mb),
+        "written": written,
+        "rejected": rejected,
+        "exact": written + rejected == rows,
+        "profile": profile(batches(schema)),
+    }
+
+
+def large_file(ctx: Context, db: Database) -> dict[str, Any]:
+    """One large plain file dropped into a running stream with its defaults, and files of
+    several times its size, against the database's own bulk load of the same file."""
+    source = large_source(ctx)
+    result: dict[str, Any] = {}
+    for times in (1, *ctx.sizes.large_multiples):
+        label = f"x{times}"
+        path = source if times == 1 else _multiplied(source, times, ctx.folder(label) / "big.csv")
+        rows = count_rows([path])
+        log.info("  %s: one file of %d rows (%d MB)", db.kind, rows, path.stat().st_size >> 20)
+        run = _drop_into_running_stream(ctx, db, label, path, rows)
+        bulk = _bulk_seconds(ctx, db, label, path)
+        run["bulk_seconds"] = round(bulk, 2)
+        run["ratio_to_bulk"] = round(run["seconds"] / bulk, 2)
+        result[label] = run
+        if times != 1:
+            path.unlink()
+    base = result["x1"]["us_per_row"]
+    for run in result.values():
+        run["time_per_row_vs_x1"] = round(run["us_per_row"] / base, 2)
     return result
 
 

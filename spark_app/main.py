@@ -18,7 +18,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from spark_app.common.errors import summarize
 from spark_app.common.paths import local_path
-from spark_app.job.batches import recover_staged
+from spark_app.job.batches import recover_staged, warm_up
 from spark_app.job.config import AppConfig, ConfigError, load_config
 from spark_app.job.lifecycle import (
     StopRequest,
@@ -178,6 +178,8 @@ def run_stream(
     code = EXIT_FAILED
     try:
         recover(committer, config)
+        committer.warm()
+        warm_up(spark, config.stream.piece_bytes)
         query = start_query(spark, config.stream, committer)
         log.info(
             "streaming %s -> %s %s (checkpoint %s, query id %s)",

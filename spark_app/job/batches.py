@@ -11,6 +11,7 @@ come: no process holds a whole file or batch, and memory is bounded by the piece
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import astuple
@@ -149,6 +150,30 @@ def write_batch(
     ]
     committer.commit(key, lambda: validated_chunks(spark, planned, piece_bytes), entries, started)
     failpoint("batch-committed")
+
+
+WARM_UP_FILE = (
+    "event_id,user_id,product_id,event_type,price,event_time\n"
+    "warm-up,u,p,view,1.00,2026-01-01T00:00:00Z\n"
+    "warm-up,,p,view,x,2026-01-01T00:00:00+01:00\n"
+)
+
+
+def warm_up(spark: SparkSession, piece_bytes: int) -> None:
+    """Run the read, split and validation of a tiny file once, before the first file arrives,
+    so that the first batch does not pay for the Python workers, the JIT and code generation.
+    Local masters only: an executor elsewhere cannot see the driver's temporary file."""
+    if not (spark.sparkContext.master or "local").startswith("local"):
+        return
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ingest-warm-") as folder:
+        path = Path(folder) / "warm-up.csv"
+        path.write_text(WARM_UP_FILE, encoding="utf-8")
+        piece = pieces.Piece(
+            f"file:{path}", datetime.now(UTC), 0, path.stat().st_size, 1, None, True
+        )
+        rows = sum(chunk.num_rows for chunk in validated_chunks(spark, [piece], piece_bytes))
+    log.info("warmed up in %d ms (%d rows)", (time.monotonic() - started) * 1000, rows)
 
 
 def recover_staged(committer: Committer, folder: Path | None) -> int:

@@ -36,6 +36,9 @@ def build_session(
         # as a distributed job, which costs seconds after a catch-up batch of a few hundred
         # files. Listing up to 1,000 paths on the driver is quicker.
         "spark.sql.sources.parallelPartitionDiscovery.threshold": "1000",
+        # Spark 4.1+ plans every micro-batch of a stateless query adaptively; a batch here is
+        # a few narrow steps with no shuffle to adapt, and the planning costs each trigger.
+        "spark.sql.adaptive.streaming.stateless.enabled": "false",
         **(extra or {}),
     }
     for key, value in settings.items():

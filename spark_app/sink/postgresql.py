@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 
+from spark_app.common.database import open_connection
 from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal, without
 from spark_app.sink.dialect import (
     REJECTED_INSERT_COLUMNS,
@@ -42,6 +43,22 @@ class PostgreSQLDialect(Dialect):
 
     kind = "postgresql"
     byte_order = ' COLLATE "C"'
+
+    def batch_connection(self) -> Any:
+        # Lock waits and statements end within 60 s; a dead peer is found by TCP keepalives
+        # within about 30 s on both ends; a transaction left idle (a driver that died between
+        # chunks) is ended after 5 minutes, which releases the batch's advisory lock.
+        return open_connection(
+            self.settings,
+            options="-c TimeZone=UTC -c lock_timeout=60s -c statement_timeout=60s"
+            " -c idle_in_transaction_session_timeout=300s -c tcp_keepalives_idle=10"
+            " -c tcp_keepalives_interval=5 -c tcp_keepalives_count=4",
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=4,
+            tcp_user_timeout=60_000,
+        )
 
     def is_row_refusal(self, exc: BaseException) -> bool:
         if not isinstance(exc, psycopg.Error) or exc.sqlstate is None:
