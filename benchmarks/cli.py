@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=None,
         help="run this scenario only (repeatable); the saved results of the others stay",
+    )
+    parser.add_argument(
+        "--large-multiples",
+        type=lambda text: tuple(int(part) for part in text.split(",") if part),
+        default=None,
+        help="large_file: the sizes after the first file, as multiples of it (default 8,40:"
+        " about 1 GB and 5 GB at full size)",
     )
     parser.add_argument("--output-dir", type=Path, default=procs.REPO / "benchmarks" / "results")
     parser.add_argument(
@@ -185,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="[bench] %(asctime)s %(message)s")
     log.setLevel(logging.INFO)
     sizes = scenarios.QUICK if args.quick else scenarios.FULL
+    if args.large_multiples is not None:
+        sizes = replace(sizes, large_multiples=args.large_multiples)
     sinks = _sinks(args.sink)
     only = set(args.only or SCENARIOS)
     stem = "quick" if args.quick else "results"

@@ -14,7 +14,8 @@ the rest is committed. A refusal that no row explains (a permission, a missing t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -211,11 +212,12 @@ def commit_batch(
             return None
         tally = Tally()
         first_chunk_at: float | None = None
-        for table in chunks:
-            if first_chunk_at is None:
-                first_chunk_at = clock()
-            _write_chunk(dialect, connection, key, prepare(table), tally)
-            failpoint("chunk-written")
+        with closing_iterator(chunks) as tables:
+            for table in tables:
+                if first_chunk_at is None:
+                    first_chunk_at = clock()
+                _write_chunk(dialect, connection, key, prepare(table), tally)
+                failpoint("chunk-written")
         read_ms = int(((first_chunk_at or clock()) - started) * 1000)
         now = utc_now()
         entries = _files_read(files, tally)
@@ -251,6 +253,19 @@ def commit_batch(
         _rollback_quietly(connection)
         raise
     return record
+
+
+@contextmanager
+def closing_iterator(items: Iterable[pa.Table]) -> Iterator[Iterator[pa.Table]]:
+    """Iterate `items`; close the iterator however the loop ends, so that a stream of chunks
+    left half-read (a failed attempt) stops its producer at once."""
+    iterator = iter(items)
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 def _rollback_quietly(connection: Any) -> None:

@@ -198,7 +198,7 @@ def test_job_runs_on_a_standalone_cluster(
         ["spark-submit", "--master", cluster.url,
          *(arg for key, value in event_log_conf.items() for arg in ("--conf", f"{key}={value}")),
          "spark_app/main.py", *mysql.args, "--input-dir", str(drop),
-         "--checkpoint-dir", str(checkpoint), "--available-now"],
+         "--checkpoint-dir", str(checkpoint), "--available-now", "--max-files-per-trigger", "1"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         timeout=TIMEOUT, check=False,
     )  # fmt: skip

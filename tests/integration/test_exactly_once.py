@@ -298,10 +298,11 @@ def test_stop_signal_ends_cleanly_and_restart_resumes(
     args = (*sink.args, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint))
     stream = start_spark_submit(env, log, *args)
     try:
+        wait_for(lambda: "INFO spark_app: streaming" in log.read_text(errors="replace"), "start")
         for path in files[:4]:  # a live stream, files arriving one by one
             shutil.copy(path, drop / f".{path.name}.tmp")
             os.replace(drop / f".{path.name}.tmp", drop / path.name)
-            time.sleep(0.5)
+            time.sleep(1)
         wait_for(lambda: sink.count("ingest_batches") >= 2, "batches committed")
         for process in [psutil.Process(stream.pid), *psutil.Process(stream.pid).children(True)]:
             try:

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 # The job's line per committed batch.
 BATCH_LINE = re.compile(
     r"batch (\d+): (\d+) file\(s\), (\d+) read, (\d+) written, (\d+) duplicate,"
-    r" (\d+) rejected in (\d+) ms \(collect (\d+), commit (\d+)"
+    r" (\d+) rejected in (\d+) ms \(read (\d+), commit (\d+)"
 )
 
 
@@ -81,7 +81,7 @@ def ingested(observed: SinkUnderTest, tmp_path_factory: pytest.TempPathFactory) 
     env = {**observed.env("writer"), **settings}
     drop, checkpoint = base / "drop", base / "checkpoint"
     args = (*observed.args, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint),
-            "--available-now")  # fmt: skip
+            "--available-now", "--max-files-per-trigger", "1")  # fmt: skip
     first_files = generate(env, drop, 3, 31, "--null-user-rate", "0.2")
     first = spark_submit(env, *args)
     assert first.returncode == 0, first.stdout[-4000:]
