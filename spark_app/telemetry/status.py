@@ -1,7 +1,7 @@
 """A concise status line every few batches, from a StreamingQueryListener (not the sink).
 
 Spark calls onQueryProgress on its listener bus after each micro-batch; every `every` batches
-with input the listener reads this run's totals from ingest_batches (rows, rejects, rows/s) and
+that took files the listener reads this run's totals from ingest_batches (rows, rejects, rows/s) and
 counts the files still waiting in the drop folder, then logs one line.
 """
 
@@ -53,7 +53,9 @@ class StatusListener(StreamingQueryListener):
         pass
 
     def onQueryProgress(self, event: QueryProgressEvent) -> None:
-        if event.progress.numInputRows <= 0:
+        # The handler reads the files itself, so Spark counts no input rows: a batch had input
+        # when its source offsets moved.
+        if all(source.startOffset == source.endOffset for source in event.progress.sources):
             return
         self._batches += 1
         if self.every and self._batches % self.every == 0:
