@@ -98,9 +98,14 @@ def _as_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         yield _blob(pending)
 
 
+# LZ4 frames: a chunk crosses Spark (task result, driver JVM, socket) at about a quarter of
+# its size, for a few milliseconds of CPU.
+_IPC_OPTIONS = ipc.IpcWriteOptions(compression="lz4")
+
+
 def _blob(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, batches[0].schema) as writer:
+    with ipc.new_stream(sink, batches[0].schema, options=_IPC_OPTIONS) as writer:
         for batch in batches:
             writer.write_batch(batch)
     return pa.record_batch([pa.array([sink.getvalue().to_pybytes()], pa.binary())], ["ipc"])
