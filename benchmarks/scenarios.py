@@ -12,7 +12,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -382,25 +383,16 @@ def _drop_into_running_stream(
     """The stream with its defaults, running; the file renamed in: drop -> every row committed."""
     schema = db.schema(f"large{label}")
     drop = ctx.folder(f"large_{db.kind}_{label}_drop")
-    drop.mkdir()
-    log_file = ctx.log(f"large_{db.kind}_{label}")
-    args = ["--sink", db.kind, "--input-dir", str(drop), "--checkpoint-dir",
-            str(ctx.folder(f"large_{db.kind}_{label}_checkpoint"))]  # fmt: skip
-    stream = procs.start(procs.spark_submit(MAIN, args), schema.env(ctx.env), log_file)
-    try:
-        with procs.PeakRss(stream.pid) as rss:
-            _wait_started(log_file)
-            hidden = drop / f".{path.name}.part"
-            os.link(path, hidden)  # the same bytes, no copy; then the atomic rename
-            dropped = time.time()
-            os.replace(hidden, drop / path.name)
+    with _live_stream(ctx, schema, drop, f"large_{db.kind}_{label}") as rss:
+        hidden = drop / f".{path.name}.part"
+        os.link(path, hidden)  # the same bytes, no copy; then the atomic rename
+        dropped = time.time()
+        os.replace(hidden, drop / path.name)
 
-            def committed() -> int:
-                return int(schema.scalar("SELECT COALESCE(SUM(rows_read), 0) FROM ingest_batches"))
+        def committed() -> int:
+            return int(schema.scalar("SELECT COALESCE(SUM(rows_read), 0) FROM ingest_batches"))
 
-            _wait(lambda: committed() >= rows, 7200 + rows / 1000, "every row committed")
-    finally:
-        procs.stop(stream)
+        _wait(lambda: committed() >= rows, 7200 + rows / 1000, "every row committed")
     last = schema.scalar("SELECT MAX(committed_at) FROM ingest_batches")
     seconds = last.replace(tzinfo=UTC).timestamp() - dropped
     written = int(schema.scalar("SELECT COUNT(*) FROM events"))
@@ -470,6 +462,23 @@ def _handler_ms(schema: Schema) -> dict[str, int]:
     return {str(source).rsplit("/", 1)[-1]: int(ms) for source, ms in rows}
 
 
+@contextmanager
+def _live_stream(ctx: Context, schema: Schema, drop: Path, name: str) -> Iterator[procs.PeakRss]:
+    """The stream with its defaults over an empty drop folder, started and sampled for its
+    peak RSS; stopped on exit."""
+    drop.mkdir()
+    log_file = ctx.log(name)
+    args = ["--sink", schema.kind, "--input-dir", str(drop), "--checkpoint-dir",
+            str(ctx.folder(f"{name}_checkpoint"))]  # fmt: skip
+    stream = procs.start(procs.spark_submit(MAIN, args), schema.env(ctx.env), log_file)
+    try:
+        with procs.PeakRss(stream.pid) as rss:
+            _wait_started(log_file)
+            yield rss
+    finally:
+        procs.stop(stream)
+
+
 def _wait_started(log_file: Path) -> None:
     """Until the stream's start line is in its log, plus a moment for its first trigger."""
     _wait(lambda: STARTED_LINE in log_file.read_text(errors="replace"), 300, "the stream")
@@ -487,31 +496,20 @@ def _drop_files(
 
 
 def freshness(ctx: Context, db: Database) -> dict[str, Any]:
-    """The stream with its defaults (1 file per trigger, a trigger every 0.5 s), a file of
-    `fresh_rows` events every `fresh_interval_s`: file appears -> its rows are committed."""
+    """The stream with its defaults (every file that has arrived, a trigger every 0.25 s), a
+    file of `fresh_rows` events every `fresh_interval_s`: file appears -> rows committed."""
     sizes = ctx.sizes
     schema = db.schema("fresh")
     drop = ctx.folder(f"fresh_{db.kind}_drop")
-    drop.mkdir()
-    log_file = ctx.log(f"freshness_{db.kind}")
-    args = ["--sink", db.kind, "--input-dir", str(drop), "--checkpoint-dir",
-            str(ctx.folder(f"fresh_{db.kind}_checkpoint"))]  # fmt: skip
-    stream = procs.start(procs.spark_submit(MAIN, args), schema.env(ctx.env), log_file)
-    try:
-        with procs.PeakRss(stream.pid) as rss:
-            _wait_started(log_file)
-            # Warm-up files first, until committed: the first batches after a start pay for
-            # the Python workers, the connection and code generation, not for freshness.
-            _drop_files(ctx, db.kind, drop, sizes.fresh_warmup, sizes.fresh_rows, 0.5)
-            _wait(lambda: schema.files_committed() >= sizes.fresh_warmup, 300, "the warm-up")
-            warmup = {p.name for p in drop.glob("*.csv")}
-            _drop_files(
-                ctx, db.kind, drop, sizes.fresh_files, sizes.fresh_rows, sizes.fresh_interval_s
-            )
-            total = sizes.fresh_warmup + sizes.fresh_files
-            _wait(lambda: schema.files_committed() >= total, 300, "every file committed")
-    finally:
-        procs.stop(stream)
+    with _live_stream(ctx, schema, drop, f"freshness_{db.kind}") as rss:
+        # Warm-up files first, until committed: the first batches after a start pay for
+        # the Python workers, the connection and code generation, not for freshness.
+        _drop_files(ctx, db.kind, drop, sizes.fresh_warmup, sizes.fresh_rows, 0.5)
+        _wait(lambda: schema.files_committed() >= sizes.fresh_warmup, 300, "the warm-up")
+        warmup = {p.name for p in drop.glob("*.csv")}
+        _drop_files(ctx, db.kind, drop, sizes.fresh_files, sizes.fresh_rows, sizes.fresh_interval_s)
+        total = sizes.fresh_warmup + sizes.fresh_files
+        _wait(lambda: schema.files_committed() >= total, 300, "every file committed")
     mtimes = {p.name: p.stat().st_mtime for p in drop.glob("*.csv")}
     measured = sorted(set(mtimes) - warmup)
     latencies = _file_latencies(schema, {name: mtimes[name] for name in measured})
