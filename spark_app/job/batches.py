@@ -118,11 +118,22 @@ def validated_chunks(
     groups = pieces.in_groups(planned, piece_bytes)
     if not groups:
         return
-    rows = spark.sparkContext.parallelize(
+    if len(groups) == 1:
+        # At most a piece's worth of input (a live batch): one Spark job over a local
+        # relation, its tasks in parallel, the result in partition (arrival) order.
+        rows = [astuple(piece) for piece in groups[0]]
+        table = spark.createDataFrame(rows, PIECES).transform(parse_pieces).toArrow()
+        yield from (
+            table.slice(start, CHUNK_ROWS) for start in range(0, table.num_rows, CHUNK_ROWS)
+        )
+        return
+    partitions = spark.sparkContext.parallelize(
         [[astuple(piece) for piece in group] for group in groups], len(groups)
     ).flatMap(lambda group: group)
     chunks = (
-        spark.createDataFrame(rows, PIECES).transform(parse_pieces).mapInArrow(_as_chunks, _CHUNKS)
+        spark.createDataFrame(partitions, PIECES)
+        .transform(parse_pieces)
+        .mapInArrow(_as_chunks, _CHUNKS)
     )
     for row in chunks.toLocalIterator(prefetchPartitions=True):
         with ipc.open_stream(row["ipc"]) as reader:
