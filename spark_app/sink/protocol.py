@@ -120,11 +120,11 @@ def _write_chunk(
             _, refusals = _narrowed(dialect, connection, rows, upsert(table, key_column, columns))
         refused_rows = sum(part.num_rows for part, _ in refusals)
         quarantined += [refused(part, columns, message) for part, message in refusals]
+        # Rows of a key that lost to a later row of the same chunk count as upserted too.
         if table == "users":
             tally.users += arrived - refused_rows
         else:
             tally.products += arrived - refused_rows
-        # Rows of a key that lost to a later row of the same chunk count as upserted too.
     written, refusals = (
         _narrowed(dialect, connection, chunk.events, write_events)
         if chunk.events.num_rows
