@@ -2,10 +2,10 @@
 
 The file source gives the batch's files (path, time, size; never their content). The files
 are cut into pieces (parse/pieces.py), the pieces are split and validated on the executors,
-and the validated rows come back to the driver one Spark partition at a time
-(`toLocalIterator`, which computes the next partition while the driver writes this one), as
-Arrow chunks, in arrival order. The driver writes them in the batch's one transaction as they
-come: no process holds a whole file or batch, and memory is bounded by the piece size.
+and the validated rows come back to the driver as Arrow, a few Spark partitions at a time
+(the next few are computed while the driver writes these), in arrival order. The driver
+writes them in the batch's one transaction as they come: no process holds a whole file or
+batch, and memory is bounded by the piece size.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import BinaryType, StructField, StructType
+from pyspark.util import inheritable_thread_target
 
 from spark_app.common.failpoints import failpoint
 from spark_app.common.paths import local_path
@@ -35,10 +35,11 @@ from spark_app.sink.sourcelog import batch_files
 log = logging.getLogger(__name__)
 
 QUERY_ID_PROPERTY = "sql.streaming.queryId"
-# Rows per chunk that reaches the driver: large enough to amortise a statement, small enough
-# to keep the driver's memory flat.
+# Rows per chunk written: large enough to amortise a statement, small enough to keep the
+# driver's memory flat.
 CHUNK_ROWS = 50_000
-_CHUNKS = StructType([StructField("ipc", BinaryType(), False)])
+# Piece groups (Spark partitions) per collected wave of a large batch.
+WAVE_GROUPS = 4
 
 
 def _stat(entry: FileEntry) -> pieces.SourceFile:
@@ -84,31 +85,16 @@ def plan(
     return pieces.pieces_of(files, probes, piece_bytes)
 
 
-def _as_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """mapInArrow body: validated rows -> Arrow IPC streams of about CHUNK_ROWS rows each."""
-    pending: list[pa.RecordBatch] = []
-    rows = 0
-    for batch in batches:
-        pending.append(batch)
-        rows += batch.num_rows
-        if rows >= CHUNK_ROWS:
-            yield _blob(pending)
-            pending, rows = [], 0
-    if pending:
-        yield _blob(pending)
+def _slices(table: pa.Table) -> Iterator[pa.Table]:
+    return (table.slice(start, CHUNK_ROWS) for start in range(0, table.num_rows, CHUNK_ROWS))
 
 
-# LZ4 frames: a chunk crosses Spark (task result, driver JVM, socket) at about a quarter of
-# its size, for a few milliseconds of CPU.
-_IPC_OPTIONS = ipc.IpcWriteOptions(compression="lz4")
-
-
-def _blob(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
-    sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, batches[0].schema, options=_IPC_OPTIONS) as writer:
-        for batch in batches:
-            writer.write_batch(batch)
-    return pa.record_batch([pa.array([sink.getvalue().to_pybytes()], pa.binary())], ["ipc"])
+def _validated(spark: SparkSession, groups: list[list[pieces.Piece]]) -> pa.Table:
+    """One Spark job: each group one partition, validated, collected as Arrow in order."""
+    partitions = spark.sparkContext.parallelize(
+        [[astuple(piece) for piece in group] for group in groups], len(groups)
+    ).flatMap(lambda group: group)
+    return spark.createDataFrame(partitions, PIECES).transform(parse_pieces).toArrow()
 
 
 def validated_chunks(
@@ -122,22 +108,24 @@ def validated_chunks(
         # At most a piece's worth of input (a live batch): one Spark job over a local
         # relation, its tasks in parallel, the result in partition (arrival) order.
         rows = [astuple(piece) for piece in groups[0]]
-        table = spark.createDataFrame(rows, PIECES).transform(parse_pieces).toArrow()
-        yield from (
-            table.slice(start, CHUNK_ROWS) for start in range(0, table.num_rows, CHUNK_ROWS)
-        )
+        yield from _slices(spark.createDataFrame(rows, PIECES).transform(parse_pieces).toArrow())
         return
-    partitions = spark.sparkContext.parallelize(
-        [[astuple(piece) for piece in group] for group in groups], len(groups)
-    ).flatMap(lambda group: group)
-    chunks = (
-        spark.createDataFrame(partitions, PIECES)
-        .transform(parse_pieces)
-        .mapInArrow(_as_chunks, _CHUNKS)
-    )
-    for row in chunks.toLocalIterator(prefetchPartitions=True):
-        with ipc.open_stream(row["ipc"]) as reader:
-            yield reader.read_all()
+    # A larger batch goes in waves of a few groups, one Spark job each, collected as Arrow
+    # (no row pickling); the next wave is computed while the driver writes this one. The
+    # driver holds at most two waves: memory is bounded by the piece size, not the input.
+    size = max(1, min(spark.sparkContext.defaultParallelism, WAVE_GROUPS))
+    waves = [groups[start : start + size] for start in range(0, len(groups), size)]
+    # The reading thread's jobs carry the streaming query's properties (its job group, so
+    # stopping the query cancels them too).
+    collect = inheritable_thread_target(spark)(_validated)
+    with ThreadPoolExecutor(1, thread_name_prefix="ingest-read") as reader:
+        pending = reader.submit(collect, spark, waves[0])
+        for following in [*waves[1:], None]:
+            table = pending.result()
+            if following is not None:
+                pending = reader.submit(collect, spark, following)
+            yield from _slices(table)
+            del table
 
 
 def write_batch(

@@ -39,7 +39,7 @@ def build_session(
         # Spark 4.1+ plans every micro-batch of a stateless query adaptively; a batch here is
         # a few narrow steps with no shuffle to adapt, and the planning costs each trigger.
         "spark.sql.adaptive.streaming.stateless.enabled": "false",
-        # A partition's validated chunks (a piece of input, compressed) come back to the
+        # A partition's validated rows (at most a piece of input) come back to the
         # driver in the task's status message rather than through the block manager, which
         # can lose a large result under memory pressure (TaskResultLost).
         "spark.task.maxDirectResultSize": str(64 << 20),
