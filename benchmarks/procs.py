@@ -44,6 +44,15 @@ def which(name: str, env: Mapping[str, str]) -> str:
     return found
 
 
+def _part(process: psutil.Process) -> str:
+    """Which part of the stream's process tree a process is."""
+    if process.name() == "java":
+        return "jvm"
+    if "pyspark.daemon" in " ".join(process.cmdline()):
+        return "python workers"
+    return "python driver" if "python" in process.name() else "other"
+
+
 class PeakRss:
     """Samples the resident memory of a process and its descendants (JVM + Python driver)."""
 
@@ -52,29 +61,36 @@ class PeakRss:
         self.every = every
         self.peak_mb = 0.0
         self.last_mb = 0.0
+        # At the peak: MB per part of the tree (jvm, python driver, python workers).
+        self.peak_parts_mb: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> float:
+    def _sample(self) -> dict[str, float]:
         try:
             root = psutil.Process(self.pid)
             processes = [root, *root.children(recursive=True)]
         except psutil.Error:
-            return 0.0
-        total = 0
+            return {}
+        parts: dict[str, float] = {}
         for process in processes:
             try:
-                total += process.memory_info().rss
+                rss = process.memory_info().rss / 2**20
+                part = _part(process)
             except psutil.Error:
                 continue
-        return total / 2**20
+            parts[part] = parts.get(part, 0.0) + rss
+        return parts
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            value = self._sample()
+            parts = self._sample()
+            value = sum(parts.values())
             if value:
                 self.last_mb = value
-                self.peak_mb = max(self.peak_mb, value)
+                if value > self.peak_mb:
+                    self.peak_mb = value
+                    self.peak_parts_mb = {k: round(v) for k, v in sorted(parts.items())}
             self._stop.wait(self.every)
 
     def __enter__(self) -> PeakRss:

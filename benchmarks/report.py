@@ -66,7 +66,7 @@ def _large_file_cells(large: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{size}: **{run['seconds']} s** ({_n(run['rows_per_s'])} rows/s,"
                 f" {run['us_per_row']} µs/row = {run['time_per_row_vs_x1']}x x1);"
                 f" **{run['ratio_to_bulk']}x** the bulk load's {run['bulk_seconds']} s;"
-                f" peak RSS {run['peak_rss_mb']} MB; exact: {run['exact']}",
+                f" peak RSS {run['peak_rss_mb']} MB{_parts(run)}; exact: {run['exact']}",
             )
         )
     return cells
@@ -120,6 +120,12 @@ def _big_table_cells(big: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _parts(run: dict[str, Any]) -> str:
+    """` (jvm 1200, python driver 300, ...)`: the peak's parts, when measured."""
+    parts = run.get("peak_rss_parts_mb") or {}
+    return f" ({', '.join(f'{k} {v}' for k, v in parts.items())})" if parts else ""
+
+
 def _freshness_cells(fresh: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         (
@@ -129,8 +135,22 @@ def _freshness_cells(fresh: dict[str, Any]) -> list[tuple[str, str]]:
             f" {fresh['p99_s']} s**; batch handler p50 {fresh['handler_ms_p50']} ms, outside"
             f" it p50 {fresh['outside_handler_s_p50']} s; a batch committed every"
             f" {_n(fresh['profile']['commit_interval_ms_p50'])} ms (p50);"
-            f" driver peak RSS {fresh['peak_rss_mb']} MB",
-        )
+            f" driver peak RSS {fresh['peak_rss_mb']} MB{_parts(fresh)}",
+        ),
+        (
+            "first file after the stream is up -> committed",
+            f"{fresh['first_file_s']} s (its batch handler {fresh['first_file_handler_ms']} ms)",
+        ),
+        (
+            "users, products and events files dropped together (generator --entities):"
+            " events file -> committed",
+            f"{fresh['pairs']} drops: p50 {fresh['pair_events_p50_s']} s,"
+            f" p95 {fresh['pair_events_p95_s']} s",
+        ),
+        (
+            "Spark's phases per trigger with files, p50 (ms)",
+            ", ".join(f"{k} {v:g}" for k, v in fresh["spark_phases_ms_p50"].items()) or "-",
+        ),
     ]
 
 

@@ -38,6 +38,8 @@ class Sizes:
     fresh_rows: int
     fresh_interval_s: float
     fresh_warmup: int
+    # Generator runs with --entities (users, products and events files dropped together).
+    fresh_pairs: int
     catchup_files: int
     catchup_rows: int
     files_per_trigger: tuple[int, ...]
@@ -55,6 +57,7 @@ FULL = Sizes(
     fresh_rows=21,
     fresh_interval_s=1.5,
     fresh_warmup=3,
+    fresh_pairs=30,
     catchup_files=100,
     catchup_rows=10_000,
     files_per_trigger=(20, 4),
@@ -70,6 +73,7 @@ QUICK = Sizes(
     fresh_rows=21,
     fresh_interval_s=1.0,
     fresh_warmup=2,
+    fresh_pairs=3,
     catchup_files=8,
     catchup_rows=2_000,
     files_per_trigger=(20, 4),
@@ -404,6 +408,7 @@ def _drop_into_running_stream(
         "rows_per_s": round(rows / seconds),
         "us_per_row": round(seconds / rows * 1e6, 3),
         "peak_rss_mb": round(rss.peak_mb),
+        "peak_rss_parts_mb": rss.peak_parts_mb,
         "written": written,
         "rejected": rejected,
         "exact": written + rejected == rows,
@@ -463,62 +468,94 @@ def _handler_ms(schema: Schema) -> dict[str, int]:
 
 
 @contextmanager
-def _live_stream(ctx: Context, schema: Schema, drop: Path, name: str) -> Iterator[procs.PeakRss]:
-    """The stream with its defaults over an empty drop folder, started and sampled for its
-    peak RSS; stopped on exit."""
+def _live_stream(
+    ctx: Context, schema: Schema, drop: Path, name: str, env: dict[str, str] | None = None
+) -> Iterator[procs.PeakRss]:
+    """The stream with its defaults over an empty drop folder, started (its start line
+    logged) and sampled for its peak RSS; stopped on exit."""
     drop.mkdir()
     log_file = ctx.log(name)
     args = ["--sink", schema.kind, "--input-dir", str(drop), "--checkpoint-dir",
             str(ctx.folder(f"{name}_checkpoint"))]  # fmt: skip
-    stream = procs.start(procs.spark_submit(MAIN, args), schema.env(ctx.env), log_file)
+    stream = procs.start(procs.spark_submit(MAIN, args), {**schema.env(ctx.env), **(env or {})},
+                         log_file)  # fmt: skip
     try:
         with procs.PeakRss(stream.pid) as rss:
-            _wait_started(log_file)
+            _wait(lambda: STARTED_LINE in log_file.read_text(errors="replace"), 300, "the stream")
             yield rss
     finally:
         procs.stop(stream)
 
 
-def _wait_started(log_file: Path) -> None:
-    """Until the stream's start line is in its log, plus a moment for its first trigger."""
-    _wait(lambda: STARTED_LINE in log_file.read_text(errors="replace"), 300, "the stream")
-    time.sleep(2)
-
-
 def _drop_files(
-    ctx: Context, kind: str, drop: Path, files: int, rows: int, interval: float
-) -> None:
+    ctx: Context, kind: str, drop: Path, files: int, rows: int, interval: float,
+    *extra: str,
+) -> None:  # fmt: skip
     """The generator, unseeded (new events every time), a file every `interval` seconds."""
     command = [sys.executable, "-m", "generator", "--output-dir", str(drop), "--files",
                str(files), "--events-per-file", str(rows), "--interval", str(interval),
-               "--log-level", "WARNING"]  # fmt: skip
+               "--log-level", "WARNING", *extra]  # fmt: skip
     procs.run(command, ctx.env, ctx.log(f"freshness_{kind}_generator"), files * interval + 300)
 
 
+def _csv_names(drop: Path) -> set[str]:
+    return {path.name for path in drop.glob("*.csv")}
+
+
+# The status line's medians of Spark's phases (telemetry/status.py).
+PHASES_LINE = re.compile(r"phases p50 ms: (.*)$", re.MULTILINE)
+# Status lines over this many batches each: the warm-up's first line is left out.
+STATUS_EVERY = 10
+
+
+def spark_phases(log_text: str) -> dict[str, float]:
+    """Medians over the status lines after the first of each of Spark's phases (ms)."""
+    found: dict[str, list[float]] = {}
+    for line in PHASES_LINE.findall(log_text)[1:]:
+        for part in line.split(", "):
+            phase, value = part.rsplit(" ", 1)
+            found.setdefault(phase, []).append(float(value))
+    return {phase: round(percentile(values, 50), 1) for phase, values in found.items()}
+
+
 def freshness(ctx: Context, db: Database) -> dict[str, Any]:
-    """The stream with its defaults (every file that has arrived, a trigger every 0.25 s), a
-    file of `fresh_rows` events every `fresh_interval_s`: file appears -> rows committed."""
+    """The stream with its defaults (every file that has arrived, a trigger every 0.25 s):
+    the first file after the stream is up; then a file of `fresh_rows` events every
+    `fresh_interval_s` (file appears -> rows committed); then the generator's users, products
+    and events files dropped together, as `scripts/run` drops them (events file -> committed)."""
     sizes = ctx.sizes
     schema = db.schema("fresh")
     drop = ctx.folder(f"fresh_{db.kind}_drop")
-    with _live_stream(ctx, schema, drop, f"freshness_{db.kind}") as rss:
-        # Warm-up files first, until committed: the first batches after a start pay for
-        # the Python workers, the connection and code generation, not for freshness.
+    name = f"freshness_{db.kind}"
+    with _live_stream(ctx, schema, drop, name, {"STATUS_EVERY_BATCHES": str(STATUS_EVERY)}) as rss:
+        # The first file, dropped as soon as the stream says it is up: what a warm start buys.
+        _drop_files(ctx, db.kind, drop, 1, sizes.fresh_rows, 0)
+        first = _csv_names(drop)
+        _wait(lambda: schema.files_committed() >= 1, 300, "the first file")
         _drop_files(ctx, db.kind, drop, sizes.fresh_warmup, sizes.fresh_rows, 0.5)
-        _wait(lambda: schema.files_committed() >= sizes.fresh_warmup, 300, "the warm-up")
-        warmup = {p.name for p in drop.glob("*.csv")}
+        _wait(lambda: schema.files_committed() >= 1 + sizes.fresh_warmup, 300, "the warm-up")
+        before = _csv_names(drop)
         _drop_files(ctx, db.kind, drop, sizes.fresh_files, sizes.fresh_rows, sizes.fresh_interval_s)
-        total = sizes.fresh_warmup + sizes.fresh_files
+        singles = _csv_names(drop) - before
+        total = 1 + sizes.fresh_warmup + sizes.fresh_files
         _wait(lambda: schema.files_committed() >= total, 300, "every file committed")
+        before = _csv_names(drop)
+        _drop_files(ctx, db.kind, drop, sizes.fresh_pairs, sizes.fresh_rows,
+                    sizes.fresh_interval_s, "--entities")  # fmt: skip
+        dropped = _csv_names(drop) - before
+        _wait(lambda: schema.files_committed() >= total + len(dropped), 300, "every pair")
     mtimes = {p.name: p.stat().st_mtime for p in drop.glob("*.csv")}
-    measured = sorted(set(mtimes) - warmup)
-    latencies = _file_latencies(schema, {name: mtimes[name] for name in measured})
-    if len(latencies) != len(measured):
-        raise RuntimeError(f"{len(latencies)} of {len(measured)} files have committed rows")
+    paired = sorted(n for n in dropped if n.startswith("events_"))
+    measured = sorted(singles)
+    latencies = _file_latencies(schema, mtimes)
+    if not all(n in latencies for n in [*first, *measured, *paired]):
+        raise RuntimeError("some measured files have no committed rows")
     handler = _handler_ms(schema)
-    values = [latencies[name] for name in measured]
-    outside = [latencies[name] - handler[name] / 1000 for name in measured]
-    in_handler = [float(handler[name]) for name in measured]
+    values = [latencies[n] for n in measured]
+    outside = [latencies[n] - handler[n] / 1000 for n in measured]
+    in_handler = [float(handler[n]) for n in measured]
+    pairs = [latencies[n] for n in paired]
+    first_s = latencies[next(iter(first))]
     return {
         "files": len(values),
         "rows_per_file": sizes.fresh_rows,
@@ -529,9 +566,16 @@ def freshness(ctx: Context, db: Database) -> dict[str, Any]:
         "max_s": round(max(values), 3),
         "handler_ms_p50": _ms(percentile(in_handler, 50)),
         "outside_handler_s_p50": _p(outside, 50),
+        "first_file_s": round(first_s, 3),
+        "first_file_handler_ms": handler[next(iter(first))],
+        "pairs": len(pairs),
+        "pair_events_p50_s": _p(pairs, 50),
+        "pair_events_p95_s": _p(pairs, 95),
+        "spark_phases_ms_p50": spark_phases(ctx.log(name).read_text(errors="replace")),
         "peak_rss_mb": round(rss.peak_mb),
+        "peak_rss_parts_mb": rss.peak_parts_mb,
         # The measured files' batches: their time between commits shows the cycle per trigger.
-        "profile": profile(batches(schema)[sizes.fresh_warmup :]),
+        "profile": profile(batches(schema)[1 + sizes.fresh_warmup : total]),
         "latencies_s": [round(v, 3) for v in values],
     }
 
@@ -592,7 +636,7 @@ def _trigger_latency(
     before = schema.files_committed()
     try:
         with procs.PeakRss(stream.pid) as rss:
-            _wait_started(log_file)
+            _wait(lambda: STARTED_LINE in log_file.read_text(errors="replace"), 300, "the stream")
             warmup, probe = probe[0], probe[1:]
             os.replace(warmup, drop / warmup.name)
             _wait(lambda: schema.files_committed() > before, 120, "the warm-up file")

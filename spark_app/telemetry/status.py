@@ -2,12 +2,15 @@
 
 Spark calls onQueryProgress on its listener bus after each micro-batch; every `every` batches
 that took files the listener reads this run's totals from ingest_batches (rows, rejects, rows/s) and
-counts the files still waiting in the drop folder, then logs one line.
+counts the files still waiting in the drop folder, then logs one line, with the median time of
+Spark's phases over those batches (where a trigger's time goes).
 """
 
 from __future__ import annotations
 
 import logging
+import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pyspark.sql.streaming.listener import (
@@ -20,9 +23,9 @@ from pyspark.sql.streaming.listener import (
 
 from spark_app.common import batch_metrics as batchstats
 from spark_app.common.backlog import waiting_files
+from spark_app.common.batch_metrics import RunTotals
 from spark_app.common.database import DatabaseSettings, connect
 from spark_app.common.errors import summarize
-from spark_app.runhistory.record import RunTotals
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,28 @@ def status_text(run_id: str, totals: RunTotals, backlog: int | None) -> str:
     )
 
 
+# Spark's phases of a trigger (StreamingQueryProgress.durationMs), in the order they run.
+PHASES = (
+    "latestOffset",
+    "walCommit",
+    "getBatch",
+    "queryPlanning",
+    "addBatch",
+    "commitOffsets",
+    "triggerExecution",
+)
+
+
+def phases_text(durations: Sequence[Mapping[str, int]]) -> str:
+    """`phases p50 ms: latestOffset 3, walCommit 9, ..., triggerExecution 412` over batches."""
+    medians = [
+        f"{phase} {statistics.median(found):.0f}"
+        for phase in PHASES
+        if (found := [d[phase] for d in durations if phase in d])
+    ]
+    return "phases p50 ms: " + ", ".join(medians) if medians else ""
+
+
 class StatusListener(StreamingQueryListener):
     """Logs a status line every `every` batches that read something."""
 
@@ -48,6 +73,7 @@ class StatusListener(StreamingQueryListener):
         self.input_dir = Path(input_dir)
         self.every = every
         self._batches = 0
+        self._durations: list[dict[str, int]] = []
 
     def onQueryStarted(self, event: QueryStartedEvent) -> None:
         pass
@@ -58,6 +84,7 @@ class StatusListener(StreamingQueryListener):
         if all(source.startOffset == source.endOffset for source in event.progress.sources):
             return
         self._batches += 1
+        self._durations.append(dict(event.progress.durationMs))
         if self.every and self._batches % self.every == 0:
             self.log_status()
 
@@ -74,6 +101,8 @@ class StatusListener(StreamingQueryListener):
                 totals = batchstats.run_totals(handle, self.run_id)
                 last = batchstats.last_batch(handle)
             backlog = waiting_files(self.input_dir, last.newest_file_s_ago if last else None)
-            log.info("%s", status_text(self.run_id, totals, backlog))
+            line = status_text(self.run_id, totals, backlog)
+            phases, self._durations = phases_text(self._durations), []
+            log.info("%s", f"{line}; {phases}" if phases else line)
         except Exception as exc:
             log.warning("status line unavailable: %s", summarize(exc))

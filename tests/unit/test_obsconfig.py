@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from spark_app.common.numbers import NumberError
-from spark_app.runhistory.record import RunTotals
+from spark_app.common.batch_metrics import RunTotals
 from spark_app.telemetry.settings import observability_from_env
-from spark_app.telemetry.status import status_text
+from spark_app.telemetry.status import phases_text, status_text
 
 
 def test_defaults() -> None:
@@ -57,3 +57,15 @@ def test_status_line() -> None:
         " 42 rejected (5.0 %)"
     )
     assert "backlog ? files" in status_text("r", RunTotals(), None)
+
+
+def test_phases_are_medians_in_the_order_spark_runs_them() -> None:
+    durations = [
+        {"triggerExecution": 400, "addBatch": 300, "latestOffset": 4, "walCommit": 10},
+        {"triggerExecution": 500, "addBatch": 350, "latestOffset": 6, "walCommit": 12},
+        {"triggerExecution": 900, "addBatch": 800, "latestOffset": 5},
+    ]
+    assert phases_text(durations) == (
+        "phases p50 ms: latestOffset 5, walCommit 11, addBatch 350, triggerExecution 500"
+    )
+    assert phases_text([]) == ""
