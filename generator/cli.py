@@ -6,7 +6,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -305,9 +305,11 @@ def run(
     dropper: FileDropper,
     stop: StopRequest,
     entity_fake: Faker | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> RunStats:
-    """Drop files until --files or --duration is reached or a stop is requested."""
-    started = time.monotonic()
+    """Drop files until --files or --duration is reached or a stop is requested (``clock``
+    measures the duration; ``stop.sleep`` waits between files)."""
+    started = clock()
     deadline = None if settings.duration is None else started + settings.duration
     files = events = null_users = 0
     last_event_time: datetime | None = None
@@ -339,13 +341,13 @@ def run(
             break
         wait = settings.interval
         if deadline is not None:
-            wait = min(wait, deadline - time.monotonic())
+            wait = min(wait, deadline - clock())
         stop.sleep(wait)
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and clock() >= deadline:
             break
     users = 0 if population is None else len(population.shoppers.users)
     products = 0 if population is None else len(catalog.products)
-    return RunStats(files, events, null_users, time.monotonic() - started, users, products)
+    return RunStats(files, events, null_users, clock() - started, users, products)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

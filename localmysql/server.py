@@ -8,7 +8,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -26,13 +25,6 @@ APP_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE, CREATE, INDEX, ALTER"
 
 class ServerError(RuntimeError):
     """The server could not be installed, initialised or started."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _which(*names: str) -> str | None:

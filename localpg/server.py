@@ -21,7 +21,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
-from localmysql import free_port
+from localdb import free_port
 
 log = logging.getLogger(__name__)
 

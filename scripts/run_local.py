@@ -28,11 +28,6 @@ Accounts = dict[str, dict[str, str]]  # owner / writer / reader -> their MYSQL_*
 log = logging.getLogger("run")
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {key.strip(): value.strip() for key, value in pairs}
-
-
 def _write_env_file(path: Path, values: dict[str, str]) -> None:
     """A credentials file readable by its owner only (created 0600 before anything is in it)."""
     path.touch(mode=0o600)

@@ -37,10 +37,9 @@ from typing import Any, Literal
 
 from spark_app.common.database import Kind, SettingsError, connect, sink_from_env
 from spark_app.common.errors import database_errors, is_missing_table, summarize
+from spark_app.common.exits import EXIT_DATABASE, EXIT_OK, EXIT_USAGE
 from spark_app.common.numbers import positive_int
 
-EXIT_USAGE = 2
-EXIT_DATABASE = 3
 DEFAULT_LIMIT = 10
 FORMATS = ("table", "csv", "json")
 REPORTS = ("top-products", "funnel", "spend-per-user", "growth")
@@ -457,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"analytics: no data yet ({summarize(exc)})", file=sys.stderr)
         report = empty(args.report, by)
     print(FORMATTERS[args.format](report))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -26,12 +26,9 @@ from typing import Any
 
 from spark_app.common.database import SettingsError, connect, sink_from_env
 from spark_app.common.errors import database_errors, is_missing_table, summarize
+from spark_app.common.exits import EXIT_DATABASE, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from spark_app.common.numbers import number_arg
 
-CLEAN = 0
-VIOLATIONS = 1
-EXIT_USAGE = 2
-EXIT_DATABASE = 3
 DEFAULT_GRACE_SECONDS = 300.0
 
 ORPHANS = "orphans"
@@ -183,7 +180,7 @@ def lines(findings: Sequence[Finding], grace_seconds: float = DEFAULT_GRACE_SECO
 
 def exit_code(findings: Sequence[Finding]) -> int:
     """1 when anything was found, else 0."""
-    return VIOLATIONS if findings else CLEAN
+    return EXIT_FAILED if findings else EXIT_OK
 
 
 def as_json(findings: Sequence[Finding], grace_seconds: float, now: datetime) -> dict[str, Any]:

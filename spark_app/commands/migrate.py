@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from spark_app.common.database import SINKS, SettingsError, settings_from_env
 from spark_app.common.errors import database_errors, summarize
+from spark_app.common.exits import EXIT_DATABASE, EXIT_OK, EXIT_USAGE
 from spark_app.sink import dialect_for
 from spark_app.sink.dialect import SchemaError, migration_files
 
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from_env(args.sink, os.environ)
     except SettingsError as exc:
         print(f"ingest-migrate: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         dialect = dialect_for(settings)
         version = dialect.ensure_schema()
@@ -38,10 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except database_errors(SchemaError, ValueError) as exc:
         print(f"ingest-migrate: {settings.label} at {settings.address}: {summarize(exc)}",
               file=sys.stderr)  # fmt: skip
-        return 3
+        return EXIT_DATABASE
     latest = migration_files(settings.kind)[-1][0]
     print(f"{settings.label} {settings.address}: schema at version {version} of {latest}")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -21,11 +21,10 @@ from spark_app.common import batch_metrics as batchstats
 from spark_app.common.batch_metrics import BatchRow
 from spark_app.common.database import SettingsError, connect, sink_from_env
 from spark_app.common.errors import database_errors, is_missing_table, summarize
+from spark_app.common.exits import EXIT_DATABASE, EXIT_OK, EXIT_USAGE
 from spark_app.common.numbers import positive_int
 from spark_app.common.stats import percentile
 
-EXIT_USAGE = 2
-EXIT_DATABASE = 3
 DEFAULT_OUTPUT = "runs/report.png"
 
 
@@ -178,11 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_DATABASE
     if not batches:
         print(f"no batches recorded yet in {settings.database}.ingest_batches: nothing to report")
-        return 0
+        return EXIT_OK
     print(table(summarize_runs(batches, runs)))
     path = charts.render(batches, args.output, args.size)
     print(f"chart: {path} ({args.size[0]}x{args.size[1]} px, {len(batches)} batches)")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

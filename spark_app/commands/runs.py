@@ -4,6 +4,7 @@
     import FILE [--dry-run]    the rules, plus run ids new to the history file and pipeline_runs;
                                then appends to the file and inserts into the table
                                (--dry-run: check everything, write nothing)
+    schema                     print the JSON Schema of a run record
 
 Exit codes: 0 valid (and imported), 1 a record broke a rule or its run id is known already (one
 line per problem on stderr; nothing written), 2 bad usage, unreadable file, bad JSON or a missing
@@ -22,16 +23,17 @@ from typing import Any, NoReturn
 
 from spark_app.common.database import DatabaseSettings, SettingsError, connect, sink_from_env
 from spark_app.common.errors import database_errors, summarize
+from spark_app.common.exits import EXIT_DATABASE, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from spark_app.runhistory import store as runstore
 from spark_app.runhistory.record import RunRecord
-from spark_app.runhistory.rules import InvalidRecordError, parse_records, records_of
+from spark_app.runhistory.rules import (
+    InvalidRecordError,
+    parse_records,
+    record_schema,
+    records_of,
+)
 from spark_app.sink import dialect_for
 from spark_app.sink.dialect import SchemaError
-
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_USAGE = 2
-EXIT_DATABASE = 3
 
 
 class CommandError(Exception):
@@ -180,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--no-db", action="store_true", help="leave pipeline_runs out (no database settings needed)"
     )
+    commands.add_parser("schema", help="print the JSON Schema of a run record")
     return parser
 
 
@@ -187,7 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "validate":
+        if args.command == "schema":
+            message = json.dumps(record_schema(), indent=2)
+        elif args.command == "validate":
             message = validate(args.file)
         else:
             history = args.history or runstore.history_path()

@@ -10,7 +10,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from spark_app.runhistory.record import RunTotals
+
+@dataclass(frozen=True)
+class RunTotals:
+    """Sums over the batches a run committed (ingest_batches WHERE run_id = the run)."""
+
+    batches: int = 0
+    files: int = 0
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_duplicate: int = 0
+    rows_rejected: int = 0
+    retries: int = 0
+    busy_ms: int = 0
 
 
 @dataclass(frozen=True)

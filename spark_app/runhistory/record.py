@@ -1,7 +1,7 @@
 """The v2.0 run record: what one run of the app did, built from its batches and resources.
 
-Pure: no I/O. Totals come from `ingest_batches` (see batchstats.run_totals), resources from
-resources.ResourceSampler, so the arithmetic here is tested on its own.
+Pure: no I/O. Totals come from `ingest_batches` (common.batch_metrics.run_totals), resources
+from telemetry.resources.ResourceSampler, so the arithmetic here is tested on its own.
 """
 
 from __future__ import annotations
@@ -10,22 +10,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from spark_app.common.batch_metrics import RunTotals
+
 SCHEMA_VERSION = "2.0"
 RUN_ID_FORMAT = "%Y%m%d_%H%M%S"
-
-
-@dataclass(frozen=True)
-class RunTotals:
-    """Sums over the batches a run committed (ingest_batches WHERE run_id = the run)."""
-
-    batches: int = 0
-    files: int = 0
-    rows_read: int = 0
-    rows_written: int = 0
-    rows_duplicate: int = 0
-    rows_rejected: int = 0
-    retries: int = 0
-    busy_ms: int = 0
 
 
 @dataclass(frozen=True)

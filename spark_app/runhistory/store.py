@@ -1,8 +1,8 @@
 """Where run records are kept: the JSON history file and the `pipeline_runs` table.
 
-The history file is a JSON list of records, rewritten atomically (a temporary file in the same
-folder, fsynced, then os.replace) under an exclusive lock (`<file>.lock`), so a reader never sees
-half a file and two writers never lose each other's records.
+The history file is a JSON list of records, rewritten atomically (common.files.write_atomically)
+under an exclusive lock (`<file>.lock`), so a reader never sees half a file and two writers never
+lose each other's records.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from spark_app.common.files import write_atomically
 from spark_app.runhistory.record import RunRecord
 
 DEFAULT_HISTORY_FILE = "runs/history.json"
@@ -85,21 +85,7 @@ def write_history(path: Path, records: list[dict[str, Any]]) -> None:
     text = json.dumps(records, indent=2, ensure_ascii=False) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o644  # mkstemp's 0600 would hide the history from other readers
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, text)
     except OSError as exc:
         raise HistoryError(f"cannot write {path}: {exc.strerror}") from None
 

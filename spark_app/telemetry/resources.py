@@ -30,7 +30,6 @@ from spark_app.runhistory.record import (
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
-DEFAULT_SAMPLE_SECONDS = 5.0
 
 
 def _is_jvm(process: psutil.Process) -> bool:
@@ -104,11 +103,6 @@ class ResourceSampler:
                 pass
         scope = "the whole machine" if self._io.system is not None else "the driver processes"
         log.debug("sampling pids %s; disk I/O of %s", [p.pid for p in self.processes], scope)
-
-    @property
-    def disk_scope(self) -> str:
-        """'process' when disk I/O is that of the driver processes, 'system' otherwise."""
-        return "system" if self._io.system is not None else "process"
 
     def sample(self) -> None:
         """Take one sample (CPU since the previous sample, memory now)."""

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image  # Pillow: a dependency of matplotlib
 
 from localmysql import LocalServer, free_port
 from spark_app.common.database import connect
 from tests.conftest import REPO
 from tests.helpers import generate, spark_submit
 from tests.oracle import expected_for
-from tests.pngfile import png_size
 from tests.sinks import SinkUnderTest, mysql_sink
 
 pytestmark = pytest.mark.integration
@@ -265,7 +265,8 @@ def test_report_draws_the_real_runs(ingested: Ingested, tmp_path: Path) -> None:
     output = tmp_path / "report.png"
     result = command(ingested.reader, "report", "--output", str(output), "--size", "1200x900")
     assert result.returncode == 0, result.stderr
-    assert png_size(output) == (1200, 900)
+    with Image.open(output) as image:
+        assert (image.format, image.size) == ("PNG", (1200, 900))
     lines = result.stdout.splitlines()
     for run_id, (batches, _, read, *_rest) in batch_sums(ingested.sink).items():
         line = next(line for line in lines if line.startswith(run_id))

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from pyspark.sql import SparkSession
 
-from spark_app.parse.pieces import Piece
-from spark_app.parse.schemas import PIECES
-from spark_app.parse.validate import parse_pieces
 from spark_app.sink.batch import (
     EVENT_COLUMNS,
     LINEAGE_COLUMNS,
@@ -260,30 +254,3 @@ def test_without_drops_the_named_events() -> None:
 def test_distinct_values_are_sorted_without_nulls() -> None:
     values = pa.table({"user_id": pa.array(["u2", None, "u1", "u2", "u10"], pa.string())})
     assert distinct(values, "user_id") == ["u1", "u10", "u2"]
-
-
-def test_prepare_takes_what_spark_gives(spark: SparkSession, tmp_path: Path) -> None:
-    """The real Arrow form of validated rows (types, time zone) goes through prepare."""
-    header = "event_id,user_id,product_id,event_type,price,event_time"
-    contents = [
-        ("b.csv", OLD, f"{header}\ne1,u1,p1,view,2.50,2026-01-01T10:00:30Z\n"),
-        ("a.csv", NEW, f"{header}\ne1,u9,p9,view,9.99,2026-01-01T10:00:00Z\n"),
-        ("c.csv", NEW, f"{header}\n"),
-    ]
-    planned = []
-    for name, modified, text in contents:
-        (tmp_path / name).write_text(text)
-        path = f"file:{tmp_path / name}"
-        planned.append(astuple(Piece(path, modified, 0, len(text), 1, None, True)))
-    batch = prepare(spark.createDataFrame(planned, PIECES).transform(parse_pieces).toArrow())
-    assert batch.records_per_file == {
-        (f"file:{tmp_path / 'b.csv'}", datetime(2026, 1, 1, 9, 0)): 1,
-        (f"file:{tmp_path / 'a.csv'}", datetime(2026, 1, 1, 9, 5)): 1,
-        (f"file:{tmp_path / 'c.csv'}", datetime(2026, 1, 1, 9, 5)): 0,
-    }
-    assert batch.events.select(["event_id", "user_id", "source_file"]).to_pylist() == [
-        {"event_id": "e1", "user_id": "u1", "source_file": f"file:{tmp_path / 'b.csv'}"}
-    ]
-    assert minute_totals(batch.events) == [
-        MinuteTotal(datetime(2026, 1, 1, 10, 0), "view", 1, Decimal("2.50"))
-    ]

@@ -1,14 +1,10 @@
-"""Tests of the generator command line: flags, seeding, the loop, signals, the real process."""
+"""Tests of the generator command line: flags, seeding, the loop, stop requests (the real process
+and its signals: tests/integration/test_generator_process.py)."""
 
 import csv
 import io
 import logging
-import os
 import signal
-import subprocess
-import sys
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,8 +13,7 @@ import pytest
 
 from generator import cli
 from generator.records import COLUMNS, build_catalog
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from generator.writer import FileDropper
 
 
 def run_main(out: Path, *args: str) -> int:
@@ -40,10 +35,17 @@ def contents(directory: Path) -> list[bytes]:
     return [p.read_bytes() for p in csv_files(directory)]
 
 
-def subprocess_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    return env
+class VirtualTime(cli.StopRequest):
+    """A stop request on a clock the test owns: sleep moves the clock and records the wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
 
 
 def test_files_flag_writes_that_many_complete_files(tmp_path: Path) -> None:
@@ -85,7 +87,10 @@ def test_virtual_time_advances_one_interval_per_file_and_never_back() -> None:
     assert cli.virtual_time(2, 20, late) == late + timedelta(milliseconds=1)
 
 
-def test_seeded_event_times_follow_the_virtual_clock(tmp_path: Path) -> None:
+def test_seeded_event_times_follow_the_virtual_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli.StopRequest, "sleep", lambda self, seconds: None)
     args = ["--seed", "3", "--files", "3", "--events-per-file", "1", "--interval", "0.05"]
     assert cli.main(["--output-dir", str(tmp_path), *args]) == 0
     times = [read_rows(p)[0]["event_time"] for p in csv_files(tmp_path)]
@@ -155,13 +160,18 @@ def test_null_user_rate_flag_extremes(tmp_path: Path, rate: str, expect_all_null
     assert all((user == "") == expect_all_null for user in users)
 
 
-def test_duration_stops_the_run(tmp_path: Path) -> None:
-    started = time.monotonic()
-    assert cli.main(["--output-dir", str(tmp_path), "--interval", "0.2", "--duration", "0.5"]) == 0
-    elapsed = time.monotonic() - started
-    assert 0.4 <= elapsed < 2.0
-    # Files at about 0, 0.2 and 0.4 s; allow one either way for a slow machine.
-    assert 2 <= len(csv_files(tmp_path)) <= 4
+def test_duration_stops_the_run_at_its_deadline(tmp_path: Path) -> None:
+    args = ["--output-dir", str(tmp_path), "--interval", "0.25", "--duration", "0.625"]
+    time = VirtualTime()
+    fake, rng = cli.seeded_sources(1)
+    stats = cli.run(
+        cli.parse_settings(args), fake, rng, build_catalog(), FileDropper(tmp_path), time,
+        clock=lambda: time.now,
+    )  # fmt: skip
+    # Files at 0, 0.25 and 0.5 s; the last wait is cut short by the deadline.
+    assert time.waits == [0.25, 0.25, 0.125]
+    assert stats.files == len(csv_files(tmp_path)) == 3
+    assert stats.elapsed == 0.625
 
 
 def test_logs_one_line_per_file_and_a_summary(
@@ -223,81 +233,29 @@ def test_unwritable_output_dir_exits_1(tmp_path: Path, caplog: pytest.LogCapture
     assert any("cannot write to" in r.getMessage() for r in caplog.records)
 
 
-def test_sigint_stops_between_files_and_restores_handler(tmp_path: Path) -> None:
-    before = signal.getsignal(signal.SIGINT)
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
-    started = time.monotonic()
-    timer.start()
-    try:
-        code = cli.main(["--output-dir", str(tmp_path), "--interval", "30"])
-    finally:
-        timer.cancel()
-    assert code == 0
-    assert time.monotonic() - started < 3.0
-    assert signal.getsignal(signal.SIGINT) is before
+def test_a_stop_request_ends_the_run_after_the_file_in_hand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As when SIGINT arrives while the generator waits between files.
+    monkeypatch.setattr(
+        cli.StopRequest, "sleep", lambda self, seconds: self.handle(signal.SIGINT, None)
+    )
+    with caplog.at_level(logging.INFO, logger="generator"):
+        assert cli.main(["--output-dir", str(tmp_path), "--interval", "30"]) == 0
     files = csv_files(tmp_path)
     assert len(files) == 1
     assert len(read_rows(files[0])) == 21
     assert [p.name for p in tmp_path.iterdir()] == [files[0].name]
+    assert "stopped by SIGINT" in [r.getMessage() for r in caplog.records]
 
 
-def test_module_runs_as_a_process(tmp_path: Path) -> None:
-    out = tmp_path / "drop"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "--files",
-            "2",
-            "--interval",
-            "0",
-            "--output-dir",
-            str(out),
-            "--seed",
-            "1",
-        ],
-        cwd=tmp_path,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    files = csv_files(out)
-    assert len(files) == 2
-    assert sorted(p.name for p in out.iterdir()) == [p.name for p in files]
-    assert [len(read_rows(p)) for p in files] == [21, 21]
-    assert "done: 2 files, 42 events" in result.stderr
-    assert result.stdout == ""
-
-
-def test_sigterm_ends_the_process_cleanly(tmp_path: Path) -> None:
-    out = tmp_path / "drop"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "generator", "--interval", "60", "--output-dir", str(out)],
-        cwd=tmp_path,
-        env=subprocess_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while not csv_files(out) and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert csv_files(out), "no file dropped"
-        sent = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0, stderr
-    assert time.monotonic() - sent < 5
-    assert "stopped by SIGTERM" in stderr
-    names = sorted(p.name for p in out.iterdir())
-    assert names == [p.name for p in csv_files(out)]
-    assert not any(name.startswith(".") or name.endswith(".tmp") for name in names)
-    assert all(len(read_rows(p)) == 21 for p in csv_files(out))
+def test_signals_go_to_the_stop_request_and_the_handlers_are_restored() -> None:
+    signals = (signal.SIGINT, signal.SIGTERM)
+    before = [signal.getsignal(sig) for sig in signals]
+    stop = cli.StopRequest()
+    with cli.stop_on_signals(stop):
+        assert [signal.getsignal(sig) for sig in signals] == [stop.handle, stop.handle]
+    assert [signal.getsignal(sig) for sig in signals] == before
+    assert not stop.requested
+    stop.handle(signal.SIGTERM, None)
+    assert (stop.requested, stop.signal_name) == (True, "SIGTERM")

@@ -1,16 +1,16 @@
-"""Tests of the atomic file drop in generator.writer."""
+"""Tests of the file drop in generator.writer: names in write order (the atomic write itself
+is tested in test_files.py)."""
 
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TextIO
 
 import pytest
 
 from generator.records import write_csv
-from generator.writer import FileDropper, drop_atomic, drop_file_name, temp_name
+from generator.writer import FileDropper, drop_file_name
 
 NAME_RE = re.compile(r"events_\d{8}_\d{6}_\d{6}_\d{6}\.csv")
 
@@ -24,43 +24,6 @@ def rows_failing_after(good: int) -> Iterator[tuple[str, ...]]:
     for i in range(good):
         yield (str(i), "x" * 1000)
     raise Boom("source failed mid-file")
-
-
-def test_drop_atomic_writes_complete_file_and_leaves_no_temp(tmp_path: Path) -> None:
-    path = drop_atomic(tmp_path, "events_1.csv", partial(write_csv, rows=[("a", "b"), ("1", "é")]))
-    assert path == tmp_path / "events_1.csv"
-    assert path.read_bytes() == "a,b\n1,é\n".encode()
-    assert [p.name for p in tmp_path.iterdir()] == ["events_1.csv"]
-
-
-def test_drop_atomic_writes_under_hidden_temp_name_first(tmp_path: Path) -> None:
-    seen: list[str] = []
-
-    def write(out: TextIO) -> None:
-        out.write("a,b\n")
-        seen.extend(sorted(p.name for p in tmp_path.iterdir()))
-
-    drop_atomic(tmp_path, "events_2.csv", write)
-    assert seen == [".events_2.csv.tmp"]
-    assert seen[0] == temp_name("events_2.csv")
-    assert seen[0].startswith(".")
-    assert not seen[0].endswith(".csv")
-    assert [p.name for p in tmp_path.iterdir()] == ["events_2.csv"]
-
-
-def test_drop_atomic_removes_temp_when_writing_fails(tmp_path: Path) -> None:
-    with pytest.raises(Boom):
-        drop_atomic(tmp_path, "events_3.csv", partial(write_csv, rows=rows_failing_after(100)))
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_drop_atomic_keeps_a_temp_file_it_did_not_create(tmp_path: Path) -> None:
-    foreign = tmp_path / temp_name("events_4.csv")
-    foreign.write_text("someone else's")
-    with pytest.raises(FileExistsError):
-        drop_atomic(tmp_path, "events_4.csv", partial(write_csv, rows=[("a",)]))
-    assert foreign.read_text() == "someone else's"
-    assert not (tmp_path / "events_4.csv").exists()
 
 
 def test_drop_file_name_is_utc_with_microseconds_and_sequence() -> None:

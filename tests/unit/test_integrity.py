@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import mysql.connector
@@ -29,7 +26,6 @@ from spark_app.commands.integrity import (
     price_mismatch_finding,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 1, 2, 12, 0, 0)
 MYSQL_ENV = {"MYSQL_DATABASE": "shop", "MYSQL_USER": "reader", "MYSQL_PASSWORD": "secret"}
 
@@ -289,14 +285,3 @@ def test_bad_grace_is_a_usage_error(value: str, capsys: pytest.CaptureFixture[st
         integrity.main(["--grace-seconds", value])
     assert exited.value.code == 2
     assert "--grace-seconds" in capsys.readouterr().err
-
-
-def test_importing_the_commands_does_not_import_pyspark() -> None:
-    code = (
-        "import sys, spark_app.commands.integrity, spark_app.commands.analytics;"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j')))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]"

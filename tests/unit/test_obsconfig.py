@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from spark_app.common.numbers import NumberError
 from spark_app.common.batch_metrics import RunTotals
+from spark_app.common.numbers import NumberError
 from spark_app.telemetry.settings import observability_from_env
 from spark_app.telemetry.status import phases_text, status_text
 

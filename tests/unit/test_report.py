@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from PIL import Image  # Pillow: a dependency of matplotlib
 
 from spark_app.commands import report
 from spark_app.commands.charts import render, run_starts
 from spark_app.commands.report import summarize_runs, table
 from spark_app.common.batch_metrics import BatchRow
 from spark_app.common.stats import percentile
-from tests.pngfile import png_size
 
 T0 = datetime(2026, 1, 1, 12, 0)
 
@@ -72,12 +72,14 @@ def test_run_boundaries_are_where_the_run_id_changes() -> None:
 @pytest.mark.parametrize("size", [(1200, 900), (800, 600), (1000, 618)])
 def test_chart_is_a_png_of_the_asked_size(tmp_path: Path, size: tuple[int, int]) -> None:
     path = render(history(), tmp_path / "deep" / "report.png", size)
-    assert png_size(path) == size
+    with Image.open(path) as image:
+        assert (image.format, image.size) == ("PNG", size)
 
 
 def test_chart_copes_with_batches_without_freshness(tmp_path: Path) -> None:
     rows = [batch("20260101_120000", i, read=0, rejected=0, oldest=None) for i in range(3)]
-    assert png_size(render(rows, tmp_path / "r.png")) == (1200, 900)
+    with Image.open(render(rows, tmp_path / "r.png")) as image:
+        assert (image.format, image.size) == ("PNG", (1200, 900))
 
 
 def test_chart_needs_batches(tmp_path: Path) -> None:

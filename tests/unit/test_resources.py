@@ -1,4 +1,5 @@
-"""Resource sampling with psutil, on real processes (this one and, with Spark, its JVM)."""
+"""Resource sampling with psutil, on this process (a child process and Spark's JVM: in
+tests/integration/test_resources.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ import sys
 from pathlib import Path
 
 import psutil
-from pyspark.sql import SparkSession
 
-from spark_app.telemetry.resources import ResourceSampler, driver_processes, environment
+from spark_app.telemetry.resources import ResourceSampler, environment
 
 
 def burn_cpu(seconds: float) -> None:
@@ -41,21 +41,6 @@ def test_sampler_counts_disk_writes_of_its_processes(tmp_path: Path) -> None:
         os.fsync(out.fileno())
     sampler.sample()
     assert sampler.summary().disk.write_mb >= 3.9
-
-
-def test_a_process_that_ended_is_skipped() -> None:
-    sampler = ResourceSampler([psutil.Process()])
-    sampler.processes.append(psutil.Popen(["true"]))
-    sampler.processes[-1].wait()
-    sampler.sample()
-    assert sampler.summary().memory.peak_mb > 0
-
-
-def test_the_jvm_of_a_local_session_is_found(spark: SparkSession) -> None:
-    # In-process (as under pytest) PySpark starts the JVM as a child of Python.
-    processes = driver_processes()
-    assert processes[0].pid == psutil.Process().pid
-    assert any("java" in p.name() for p in processes[1:]), [p.name() for p in processes]
 
 
 def test_environment_describes_the_machine() -> None:

@@ -48,8 +48,7 @@ def test_validate_lists_each_problem_and_exits_1(
     assert code == 1
     assert out == ""
     assert err.splitlines() == [
-        f"{path}: record 1 (run_id 20260101_190000): quality_pass_rate: 1.5 is out of range"
-        " (0 <= value <= 1)",
+        f"{path}: record 1 (run_id 20260101_190000): quality_pass_rate: must be <= 1, got 1.5",
         f"{path}: record 1 (run_id 20260101_190000): resource_metrics.cpu.peak_percent: 10 is"
         " below avg_percent 45.2",
     ]
@@ -129,7 +128,7 @@ def test_import_of_an_invalid_record_leaves_the_history_untouched(
     )
     code, _, err = run(["import", str(path), "--no-db", "--history", str(history)], capsys)
     assert code == 1
-    assert "errors: -1 is out of range" in err
+    assert "errors: must be >= 0, got -1" in err
     assert history.read_bytes() == before
 
 
@@ -197,6 +196,22 @@ def test_the_apps_own_record_replaces_its_earlier_version(tmp_path: Path) -> Non
     runstore.save_to_history(target, valid())
     runstore.save_to_history(target, changed("errors", 3))
     assert [(r["run_id"], r["errors"]) for r in records(target)] == [("20260101_190000", 3)]
-    # Written atomically: no temporary file is left beside it; readable by others.
+    # Written atomically (test_files.py): no temporary file is left beside it.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json", "history.json.lock"]
-    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_schema_prints_the_json_schema_of_a_run_record(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(["schema"], capsys)
+    assert (code, err) == (0, "")
+    schema = json.loads(out)
+    assert schema["title"] == "run record"
+    assert schema["properties"]["quality_pass_rate"] == {
+        "maximum": 1, "minimum": 0, "title": "Quality Pass Rate", "type": "number"
+    }  # fmt: skip
+    # v1.0 records may leave out what v2.0 added; `_` keys are annotations.
+    assert "retries" not in schema["required"]
+    assert schema["else"] == {"required": ["retries", "errors", "resource_metrics", "environment"]}
+    assert schema["patternProperties"] == {"^_": {}}
+    assert schema["additionalProperties"] is False

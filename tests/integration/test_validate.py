@@ -1,20 +1,25 @@
-"""Pure DataFrame steps on small inline data: splitting files, validating events, users and
-products, and the two chained (parse_pieces)."""
+"""The DataFrame steps on Spark, on small inline data: splitting files, validating events, users
+and products, the two chained (parse_pieces), and their Arrow output through the sink's
+prepare."""
 
 from __future__ import annotations
 
 import tempfile
 from dataclasses import astuple
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_app.parse.pieces import Piece
 from spark_app.parse.schemas import PIECES, RECORDS, VALIDATED
 from spark_app.parse.validate import parse_pieces, split_pieces, validate
+from spark_app.sink.batch import MinuteTotal, minute_totals, prepare
+
+pytestmark = pytest.mark.integration
 
 # Where the file tests drop their files (the split reads them from disk).
 DROP = Path(tempfile.mkdtemp(prefix="validate-"))
@@ -427,3 +432,34 @@ def test_parse_pieces_splits_and_validates_every_kind(spark: SparkSession) -> No
             source_file=f"{D}/p.csv", **at),
     )  # fmt: skip
     assert_validated(files.transform(parse_pieces), wanted)
+
+
+OLD = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+NEW = OLD + timedelta(minutes=5)
+
+
+def test_prepare_takes_what_spark_gives(spark: SparkSession, tmp_path: Path) -> None:
+    """The real Arrow form of validated rows (types, time zone) goes through prepare."""
+    header = "event_id,user_id,product_id,event_type,price,event_time"
+    contents = [
+        ("b.csv", OLD, f"{header}\ne1,u1,p1,view,2.50,2026-01-01T10:00:30Z\n"),
+        ("a.csv", NEW, f"{header}\ne1,u9,p9,view,9.99,2026-01-01T10:00:00Z\n"),
+        ("c.csv", NEW, f"{header}\n"),
+    ]
+    planned = []
+    for name, modified, text in contents:
+        (tmp_path / name).write_text(text)
+        path = f"file:{tmp_path / name}"
+        planned.append(astuple(Piece(path, modified, 0, len(text), 1, None, True)))
+    batch = prepare(spark.createDataFrame(planned, PIECES).transform(parse_pieces).toArrow())
+    assert batch.records_per_file == {
+        (f"file:{tmp_path / 'b.csv'}", datetime(2026, 1, 1, 9, 0)): 1,
+        (f"file:{tmp_path / 'a.csv'}", datetime(2026, 1, 1, 9, 5)): 1,
+        (f"file:{tmp_path / 'c.csv'}", datetime(2026, 1, 1, 9, 5)): 0,
+    }
+    assert batch.events.select(["event_id", "user_id", "source_file"]).to_pylist() == [
+        {"event_id": "e1", "user_id": "u1", "source_file": f"file:{tmp_path / 'b.csv'}"}
+    ]
+    assert minute_totals(batch.events) == [
+        MinuteTotal(datetime(2026, 1, 1, 10, 0), "view", 1, Decimal("2.50"))
+    ]
