@@ -9,11 +9,14 @@ Conditions, checked in this order (the first that fails is the reason):
    --allow-stopped where the job runs with --available-now on a schedule.
 3. A batch was committed within --max-age seconds. An idle stream is healthy: with --input-dir,
    an old (or no) last commit is fine while no file is waiting.
-4. With --input-dir: at most --max-waiting-files files are waiting (visible *.csv files modified
+4. With --checkpoint-dir: no batch has been pending (planned in the checkpoint, not committed)
+   for longer than --max-age seconds: the stream stopped on it (a refusal no row explains) or
+   hangs in it. `ingest-batches list` says more.
+5. With --input-dir: at most --max-waiting-files files are waiting (visible *.csv files modified
    after the newest file of the last committed batch; the file source takes files oldest first).
-5. Rejected rows are at most --max-reject-share of the rows read by the last --reject-window
+6. Rejected rows are at most --max-reject-share of the rows read by the last --reject-window
    batches.
-6. With --integrity: `ingest-integrity` finds no violation (its checks scan events, so run this
+7. With --integrity: `ingest-integrity` finds no violation (its checks scan events, so run this
    one from a timer rather than a frequent container health check).
 """
 
@@ -31,6 +34,7 @@ from spark_app.commands import integrity
 from spark_app.common import batch_metrics as batchstats
 from spark_app.common.backlog import waiting_files
 from spark_app.common.batch_metrics import LastBatch, LastRun, RecentRejects
+from spark_app.common.checkpoint import PendingBatch, pending_batch
 from spark_app.common.database import DatabaseSettings, SettingsError, connect, sink_from_env
 from spark_app.common.errors import database_errors, is_missing_table, summarize
 from spark_app.common.numbers import non_negative_int, number_arg, positive_int
@@ -59,15 +63,22 @@ class Observed:
     waiting: int | None  # None: no --input-dir
     rejects: RecentRejects
     run: LastRun | None = None
+    pending: PendingBatch | None = None  # None: no --checkpoint-dir, or nothing pending
 
 
 def verdict(seen: Observed, limits: Limits) -> tuple[bool, str]:
     """(healthy, reason) for what was seen; pure, so each rule is tested on its own."""
     idle = seen.waiting == 0
     waiting = "" if seen.waiting is None else f", {seen.waiting} file(s) waiting"
+    pending = seen.pending
+    held = "" if pending is None else f", {_held(pending)}"
     alive = _liveness(seen.run, limits)
     if alive is not None:
-        return False, alive + waiting
+        return False, alive + waiting + held
+    if pending is not None and pending.pending_s > limits.max_age:
+        return False, (
+            f"{_held(pending)} (max {limits.max_age:g} s){waiting}: see ingest-batches list"
+        )
     if seen.last is None and not idle:
         return False, f"no batch committed yet{waiting}"
     if seen.last is not None and seen.last.committed_s_ago > limits.max_age and not idle:
@@ -89,7 +100,11 @@ def verdict(seen: Observed, limits: Limits) -> tuple[bool, str]:
     )
     stale = seen.last is None or seen.last.committed_s_ago > limits.max_age
     state = "idle, " if idle and stale else ""
-    return True, f"{state}{last}{waiting}, rejected {100 * share:.1f} % {window}"
+    return True, f"{state}{last}{waiting}{held}, rejected {100 * share:.1f} % {window}"
+
+
+def _held(pending: PendingBatch) -> str:
+    return f"batch {pending.batch_id} pending for {pending.pending_s:.0f} s"
 
 
 def _liveness(run: LastRun | None, limits: Limits) -> str | None:
@@ -108,8 +123,13 @@ def _liveness(run: LastRun | None, limits: Limits) -> str | None:
     return None
 
 
-def observe(settings: DatabaseSettings, input_dir: Path | None, window: int) -> Observed:
-    """Ask the database (and the drop folder); a database error when it cannot."""
+def observe(
+    settings: DatabaseSettings,
+    input_dir: Path | None,
+    window: int,
+    checkpoint_dir: Path | None = None,
+) -> Observed:
+    """Ask the database (and the drop folder, the checkpoint); a database error when it cannot."""
     with connect(settings, timeout=5) as handle:
         try:
             last = batchstats.last_batch(handle)
@@ -122,7 +142,8 @@ def observe(settings: DatabaseSettings, input_dir: Path | None, window: int) -> 
     waiting = None
     if input_dir is not None:
         waiting = waiting_files(input_dir, last.newest_file_s_ago if last else None)
-    return Observed(last, waiting, rejects, run)
+    pending = None if checkpoint_dir is None else pending_batch(str(checkpoint_dir))
+    return Observed(last, waiting, rejects, run, pending)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-age", type=number_arg(float, above=0), default=limits.max_age, help="seconds"
     )
     parser.add_argument("--input-dir", type=Path, default=None, help="the drop folder")
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="the stream's checkpoint: a batch pending longer than --max-age is unhealthy",
+    )
     parser.add_argument(
         "--max-waiting-files", type=non_negative_int, default=limits.max_waiting_files
     )
@@ -186,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unhealthy: {exc}")
         return UNHEALTHY
     try:
-        seen = observe(settings, args.input_dir, limits.reject_window)
+        seen = observe(settings, args.input_dir, limits.reject_window, args.checkpoint_dir)
     except database_errors(OSError) as exc:
         print(f"unhealthy: database unreachable at {settings.address}: {summarize(exc)}")
         return UNHEALTHY

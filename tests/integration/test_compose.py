@@ -1,7 +1,8 @@
 """docker-compose.yml: validated by docker-compose, its wiring checked without a Docker engine.
 
 Rendered twice, as .env.example chooses it (MySQL) and with the PostgreSQL profile; what the
-services pass to the app is read back with the app's own settings functions.
+services pass to the app is read back with the app's own settings functions. The `monitoring`
+profile's Prometheus and Grafana are checked against the files they mount (no server runs).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from packaging.requirements import Requirement
 
 from spark_app.commands import health
 from spark_app.commands.dashboard import cli as dashboard_cli
+from spark_app.commands.dashboard.server import is_loopback
 from spark_app.common import database
 from spark_app.common.database import sink_from_env
 from tests.conftest import REPO
@@ -207,8 +209,9 @@ def test_every_image_pinned(rendered: dict[str, Any]) -> None:
             assert Path(service["build"]["context"]) == REPO, name
             assert service["build"]["dockerfile"] == "docker/Dockerfile", name
         else:
-            # A release, not a moving major tag (PostgreSQL's releases have two numbers).
-            exact = r"\d+\.\d+(\.\d+)?(-[a-z][a-z0-9]*)?"
+            # A release, not a moving major tag (PostgreSQL's releases have two numbers;
+            # Prometheus writes a v before its own).
+            exact = r"v?\d+\.\d+(\.\d+)?(-[a-z][a-z0-9]*)?"
             assert re.fullmatch(exact, tag), f"{name}: {image!r} is not an exact version"
             assert tag.count(".") == (1 if repository == "postgres" else 2), (name, image)
     for base in re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE):
@@ -415,3 +418,89 @@ def test_every_bind_mount_source_exists(rendered: dict[str, Any]) -> None:
         for target, source in mounts(service).items():
             if source.startswith("/"):
                 assert Path(source).exists(), f"{name}: {source} (for {target}) is missing"
+
+
+def bind_mounts(service: dict[str, Any]) -> dict[str, tuple[Path, bool]]:
+    """A service's bind mounts as {container path: (host path, read-only)}."""
+    found = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            if volume.get("type") == "bind":
+                found[volume["target"]] = (Path(volume["source"]), bool(volume.get("read_only")))
+            continue
+        source, target, *mode = volume.split(":")
+        if source.startswith("/"):
+            found[target] = (Path(source), mode == ["ro"])
+    return found
+
+
+def scrape_jobs(config: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    """Prometheus's scrape jobs as {job: (metrics path, ["host:port", ...])}."""
+    jobs = {}
+    for job in config["scrape_configs"]:
+        targets = [t for static in job.get("static_configs", []) for t in static["targets"]]
+        targets += [
+            f"{name}:{sd['port']}" for sd in job.get("dns_sd_configs", []) for name in sd["names"]
+        ]
+        jobs[job["job_name"]] = (job.get("metrics_path", "/metrics"), targets)
+    return jobs
+
+
+def test_monitoring_profile_scrapes_the_dashboard_and_spark(rendered: dict[str, Any]) -> None:
+    services = rendered["services"]
+    monitoring = sorted(n for n, s in services.items() if "monitoring" in s.get("profiles", []))
+    assert monitoring == ["grafana", "prometheus"]
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    for name in monitoring:
+        mounted = bind_mounts(services[name])
+        assert mounted, name
+        for target, (source, read_only) in mounted.items():
+            assert read_only, f"{name}: {source} is mounted writable at {target}"
+            assert source.is_relative_to(REPO / "deploy") and source.exists(), (name, source)
+        # Loopback only, like every other UI of the file: neither has a login in front.
+        assert all(port.startswith("127.0.0.1:") for port in published(services[name])), name
+
+    # Prometheus reads its configuration and, next to it, the rules file, both from deploy/.
+    mounted = bind_mounts(prometheus)
+    (config_file,) = [
+        arg.split("=", 1)[1] for arg in prometheus["command"] if arg.startswith("--config.file=")
+    ]
+    config_path = PurePosixPath(config_file)
+    assert mounted[str(config_path)][0] == REPO / "deploy" / "prometheus" / "prometheus.yml"
+    config = yaml.safe_load(mounted[str(config_path)][0].read_text())
+    for rules in config["rule_files"]:
+        assert mounted[str(config_path.parent / rules)][0] == REPO / "deploy/prometheus/alerts.yml"
+
+    # The dashboard's /metrics, at the address the dashboard service listens on; bound to a
+    # non-loopback address, it answers any Host header (the scrape's is dashboard:8050).
+    jobs = scrape_jobs(config)
+    args = dashboard_cli.build_parser().parse_args(services["dashboard"]["command"][1:])
+    assert jobs["ingest-dashboard"] == ("/metrics", [f"dashboard:{args.port}"])
+    assert not is_loopback(args.host)
+    # Spark's endpoints, at the paths docker/spark-conf switches on, on the nodes' UI ports.
+    metrics = (SPARK_CONF / "metrics.properties").read_text()
+    for job, node in (
+        ("spark-driver", "stream:4040"),
+        ("spark-executors", "stream:4040"),
+        ("spark-master", "spark-master:8080"),
+        ("spark-applications", "spark-master:8080"),
+        ("spark-workers", "spark-worker:8081"),
+    ):
+        path, targets = jobs[job]
+        assert targets == [node], job
+        assert node.split(":")[0] in services, job
+        assert path == "/metrics/executors/prometheus" or f"path={path}" in metrics, (job, path)
+    exposed = re.search(r"^EXPOSE (.*)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert exposed is not None and "8081" in exposed.group(1).split()
+
+    # Grafana: its data source is this Prometheus; its dashboards folder is the one mounted.
+    provisioning = bind_mounts(grafana)["/etc/grafana/provisioning"][0]
+    (source,) = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert source["url"] == "http://prometheus:9090" and source["uid"] == "prometheus"
+    assert any(port.endswith(":9090/tcp") for port in published(prometheus))
+    (provider,) = yaml.safe_load((provisioning / "dashboards/ingest.yml").read_text())["providers"]
+    dashboards = bind_mounts(grafana)[provider["options"]["path"]][0]
+    assert dashboards == REPO / "deploy" / "grafana" / "dashboards"
+    assert sorted(p.name for p in dashboards.glob("*.json")) == ["ingest.json"]

@@ -10,11 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,8 +24,8 @@ try:
 except ImportError:  # the test is skipped, with the reason
     sync_api = None
 
-from localmysql import free_port
 from spark_app.common.database import DatabaseSettings, connect
+from tests.dashboard_process import running_dashboard
 from tests.sinks import SinkUnderTest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -227,45 +222,14 @@ def seeded(sink: SinkUnderTest) -> Seed:
     return Seed(settings, written, sum(batch_id % 3 for batch_id in range(40)), views)
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"dashboard exited {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"dashboard not healthy after 30 s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture
 def dashboard(sink: SinkUnderTest, seeded: Seed, tmp_path: Path) -> Iterator[str]:
     """`python -m spark_app.dashboard` with the read-only account on a free port; yields its
     URL; stopped with SIGTERM, which must end it with status 0."""
-    port = free_port()
-    log = tmp_path / "dashboard.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "spark_app.dashboard", "--port", str(port), "--interval", "0.5"],
-            cwd=REPO,
-            env=sink.env("reader"),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_healthy(url, process, log)
+    with running_dashboard(
+        sink.env("reader"), tmp_path / "dashboard.log", "--interval", "0.5"
+    ) as url:
         yield url
-        process.terminate()
-        assert process.wait(timeout=15) == 0, log.read_text()[-3000:]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_live_figures_without_reload_and_escaped_data(

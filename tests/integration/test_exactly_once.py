@@ -19,6 +19,7 @@ from localmysql import LocalServer, free_port
 from localpg import LocalPostgres
 from spark_app.common.failpoints import ENV
 from tests.conftest import postgres_base
+from tests.dashboard_process import running_dashboard, sample, scrape
 from tests.helpers import (
     assert_sink_matches,
     generate,
@@ -296,27 +297,40 @@ def test_stop_signal_ends_cleanly_and_restart_resumes(
     files = generate(env, staging, 8, seed=33)
     drop.mkdir()
     args = (*sink.args, "--input-dir", str(drop), "--checkpoint-dir", str(checkpoint))
-    stream = start_spark_submit(env, log, *args)
-    try:
-        wait_for(lambda: "INFO spark_app: streaming" in log.read_text(errors="replace"), "start")
-        for path in files[:4]:  # a live stream, files arriving one by one
-            shutil.copy(path, drop / f".{path.name}.tmp")
-            os.replace(drop / f".{path.name}.tmp", drop / path.name)
-            time.sleep(1)
-        wait_for(lambda: sink.count("ingest_batches") >= 2, "batches committed")
-        for process in [psutil.Process(stream.pid), *psutil.Process(stream.pid).children(True)]:
-            try:
-                assert _password(sink) not in " ".join(process.cmdline())
-            except psutil.NoSuchProcess:  # a short-lived helper process already gone
-                continue
-        if how.startswith("SIGTERM"):
-            stream.send_signal(signal.SIGTERM)
-        else:
-            os.killpg(stream.pid, signal.SIGINT)
-        assert stream.wait(120) == 0, log.read_text(errors="replace")[-3000:]
-    finally:
-        if stream.poll() is None:
-            kill_group(stream)
+    # The dashboard watches the live stream with the read-only account; its /metrics is
+    # compared with the database below.
+    dashboard = running_dashboard(
+        sink.env("reader"), tmp_path / "dashboard.log", "--input-dir", str(drop),
+        "--interval", "0.5",
+    )  # fmt: skip
+    with dashboard as url:
+        stream = start_spark_submit(env, log, *args)
+        try:
+            wait_for(
+                lambda: "INFO spark_app: streaming" in log.read_text(errors="replace"), "start"
+            )
+            for path in files[:4]:  # a live stream, files arriving one by one
+                shutil.copy(path, drop / f".{path.name}.tmp")
+                os.replace(drop / f".{path.name}.tmp", drop / path.name)
+                time.sleep(1)
+            wait_for(lambda: sink.count("ingest_files") == 4, "the four files committed")
+            _assert_metrics_equal_the_database(sink, url)
+            for process in [psutil.Process(stream.pid), *psutil.Process(stream.pid).children(True)]:
+                try:
+                    assert _password(sink) not in " ".join(process.cmdline())
+                except psutil.NoSuchProcess:  # a short-lived helper process already gone
+                    continue
+            if how.startswith("SIGTERM"):
+                stream.send_signal(signal.SIGTERM)
+            else:
+                os.killpg(stream.pid, signal.SIGINT)
+            assert stream.wait(120) == 0, log.read_text(errors="replace")[-3000:]
+        finally:
+            if stream.poll() is None:
+                kill_group(stream)
+        # Its final run record says finished: the stream is stopped for Prometheus too.
+        wait_for(lambda: sample(scrape(url), "ingest_stream_state", state="stopped") == 1,
+                 "/metrics to report the stream stopped", timeout=30)  # fmt: skip
     assert "stream stopped cleanly" in log.read_text(errors="replace")
 
     for path in files[4:]:
@@ -324,3 +338,67 @@ def test_stop_signal_ends_cleanly_and_restart_resumes(
     resumed = spark_submit(env, *args, "--available-now")
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert_sink_matches(sink, files)
+
+
+def _assert_metrics_equal_the_database(sink: SinkUnderTest, url: str) -> None:
+    """Once the dashboard has polled the last commit, its /metrics holds the database's own
+    figures: the counters the sums of ingest_batches and the quarantine by reason, the rows
+    written the rows of events (no users or products files here), the histograms one
+    observation per batch; the stream running with nothing waiting."""
+    (batches, files, read, written, duplicate, total_ms, aged) = (
+        int(v) for v in sink.query(
+            "SELECT COUNT(*), SUM(files), SUM(rows_read), SUM(rows_written), SUM(rows_duplicate),"
+            " SUM(total_ms), COUNT(oldest_file_age_s) FROM ingest_batches"
+        )[0]
+    )  # fmt: skip
+    reasons = {
+        reason: int(rows)
+        for reason, rows in sink.query(
+            "SELECT reason, COUNT(*) FROM events_rejected GROUP BY reason"
+        )
+    }
+    assert reasons and written == sink.count("events") and files == 4
+    # Two buckets counted here from the rows, against the dashboard's SQL on this database.
+    timings = sink.query("SELECT total_ms, oldest_file_age_s FROM ingest_batches")
+    durations, ages = [row[0] for row in timings], [row[1] for row in timings]
+    expected = {
+        ("ingest_batches_total", ()): batches,
+        ("ingest_files_committed_total", ()): files,
+        ("ingest_rows_read_total", ()): read,
+        ("ingest_rows_written_total", ()): written,
+        ("ingest_rows_duplicate_total", ()): duplicate,
+        ("ingest_batch_duration_seconds_count", ()): batches,
+        ("ingest_batch_duration_seconds_sum", ()): total_ms / 1000,
+        ("ingest_batch_duration_seconds_bucket", (("le", "1.0"),)): sum(
+            ms <= 1000 for ms in durations
+        ),
+        ("ingest_freshness_seconds_count", ()): aged,
+        ("ingest_freshness_seconds_bucket", (("le", "10.0"),)): sum(
+            age is not None and age <= 10 for age in ages
+        ),
+        ("ingest_stream_state", (("state", "running"),)): 1,
+        ("ingest_files_waiting", ()): 0,
+        ("ingest_dashboard_poll_success", ()): 1,
+        **{
+            ("ingest_rows_rejected_total", (("reason", reason),)): rows
+            for reason, rows in {"sink_refused": 0, **reasons}.items()
+        },
+    }
+    seen: dict[tuple[str, tuple[tuple[str, str], ...]], float | None] = {}
+
+    def equal() -> bool:
+        families = scrape(url)
+        seen.clear()
+        seen.update(
+            {(name, labels): sample(families, name, **dict(labels)) for name, labels in expected}
+        )
+        return all(
+            seen[key] is not None and abs(float(seen[key] or 0) - value) < 1e-6
+            for key, value in expected.items()
+        )
+
+    try:
+        wait_for(equal, "/metrics to equal the database", timeout=30)
+    except AssertionError:
+        raise AssertionError(f"/metrics {seen} != database {expected}") from None
+    assert sink.count("events_rejected") == sum(reasons.values()) == read - written - duplicate

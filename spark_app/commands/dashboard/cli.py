@@ -2,7 +2,8 @@
 
 One poller thread reads the database every --interval seconds (the same settings as the
 stream: MYSQL_*, or PG* with INGEST_SINK=postgresql); the HTTP server hands its cached snapshot
-to every tab. SIGTERM and SIGINT stop both; the exit status is then 0.
+to every tab, and to Prometheus at /metrics. SIGTERM and SIGINT stop both; the exit status is
+then 0.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from spark_app.commands.dashboard.metrics import MetricsEndpoint, SnapshotCollector
 from spark_app.commands.dashboard.poller import Poller, SnapshotStore
 from spark_app.commands.dashboard.queries import Fetcher
 from spark_app.commands.dashboard.server import DashboardServer, is_loopback
@@ -59,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the drop folder: count waiting files, and call an idle stream healthy",
     )
     parser.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="the stream's checkpoint: show a batch pending there (planned, not committed)",
+    )
+    parser.add_argument(
         "--max-age",
         type=number_arg(float, above=0),
         default=limits.max_age,
@@ -84,13 +91,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("dashboard: %s", exc)
         return USAGE
     store = SnapshotStore()
+    metrics = MetricsEndpoint(SnapshotCollector(store, settings.kind))
     try:
-        server = DashboardServer((args.host, args.port), store, args.interval)
+        server = DashboardServer(
+            (args.host, args.port), store, args.interval, metrics=metrics.render
+        )
     except OSError as exc:
         log.error("dashboard: cannot listen on %s:%s: %s", args.host, args.port, exc.strerror)
         return FAILED
     limits = Limits(max_age=args.max_age, allow_stopped=args.allow_stopped)
-    poller = Poller(settings, store, args.interval, Fetcher(args.input_dir), limits)
+    fetcher = Fetcher(args.input_dir, checkpoint_dir=args.checkpoint_dir)
+    poller = Poller(settings, store, args.interval, fetcher, limits)
 
     stop = threading.Event()
 

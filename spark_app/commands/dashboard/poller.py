@@ -10,8 +10,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -34,6 +34,10 @@ class Published:
     body: bytes
     ok: bool
     monotonic: float
+    # The same snapshot as a dict (read only), for /metrics; and when its figures were read
+    # from the database (None: never yet).
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    figures_monotonic: float | None = None
 
 
 class SnapshotSource(Protocol):
@@ -51,17 +55,19 @@ class SnapshotStore:
         self._monotonic = monotonic
         self._changed = threading.Condition()
         self._snapshot: dict[str, Any] | None = None
+        self._figures_at: float | None = None
         self._published = self._encode(0, {"status": {"ok": False, "error": "starting"}}, False)
 
     def _encode(self, version: int, payload: dict[str, Any], ok: bool) -> Published:
         body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
-        return Published(version, body, ok, self._monotonic())
+        return Published(version, body, ok, self._monotonic(), payload, self._figures_at)
 
     def publish(self, snapshot: dict[str, Any] | None, status: dict[str, Any]) -> Published:
         """Cache a new snapshot (None: keep the last good figures) with the poll's status."""
         with self._changed:
             if snapshot is not None:
                 self._snapshot = snapshot
+                self._figures_at = self._monotonic()
             payload = {**(self._snapshot or {}), "status": status}
             version = self._published.version + 1
             self._published = self._encode(version, payload, bool(status.get("ok")))

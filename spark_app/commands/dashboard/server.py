@@ -2,8 +2,9 @@
 
 Routes: `/` the page; `/static/<file>`; `/api/snapshot` the cached figures as JSON;
 `/api/stream` the same as Server-Sent Events, one message per poll round and at least one every
-HEARTBEAT_S seconds; `/healthz` 200 "ok" while the latest poll succeeded. Requests never touch
-the database: they read the poller's cache.
+HEARTBEAT_S seconds; `/healthz` 200 "ok" while the latest poll succeeded; `/metrics` the same
+figures for Prometheus (metrics.py). Requests never touch the database: they read the poller's
+cache.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import ipaddress
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -105,10 +107,13 @@ class DashboardServer(ThreadingHTTPServer):
         source: SnapshotSource,
         interval: float,
         static: dict[str, bytes] | None = None,
+        metrics: Callable[[str | None], tuple[bytes, str]] | None = None,
     ) -> None:
         self.source = source
         self.interval = interval
         self.static = load_static() if static is None else static
+        # Renders /metrics for an Accept header as (body, content type); None: no such route.
+        self.metrics = metrics
         # Bound to loopback, only loopback names are answered: a page elsewhere cannot reach
         # the data by pointing its own domain name at 127.0.0.1 (DNS rebinding).
         self.allowed_hosts = LOOPBACK_NAMES if is_loopback(address[0]) else None
@@ -183,6 +188,9 @@ class DashboardHandler(BaseHTTPRequestHandler):
             return Reply(HTTPStatus.OK, content_type(name), static[name], "max-age=60")
         if path == "/api/snapshot":
             return Reply(HTTPStatus.OK, "application/json", self.app.source.latest().body)
+        if path == "/metrics" and self.app.metrics is not None:
+            body, kind = self.app.metrics(self.headers.get("Accept"))
+            return Reply(HTTPStatus.OK, kind, body)
         if path == "/healthz":
             if self.app.is_fresh(self.app.source.latest()):
                 return Reply(HTTPStatus.OK, CONTENT_TYPES[".txt"], b"ok\n")

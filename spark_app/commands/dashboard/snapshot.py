@@ -7,13 +7,14 @@ Values are JSON-ready: integers stay integers, decimals become floats, times are
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from spark_app.commands.health import Limits, Observed, verdict
 from spark_app.common.batch_metrics import LastBatch, LastRun, RecentRejects
+from spark_app.common.checkpoint import PendingBatch
 from spark_app.common.stats import percentile
 
 Row = Sequence[Any]
@@ -28,6 +29,10 @@ RAW_LINE_CHARS = 200
 SOURCE_FILE_CHARS = 300
 FUNNEL_STEPS = ("view", "add_to_cart", "purchase")
 EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase")
+# Upper bounds (seconds) of the histograms' buckets, read from ingest_batches at each poll.
+DURATION_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+FRESHNESS_BUCKETS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+STREAM_STATES = ("running", "idle", "stopped", "stuck")
 
 
 @dataclass(frozen=True)
@@ -56,9 +61,17 @@ class Fetched:
     type_totals: Sequence[Row] | None = None
     # Files waiting in the drop folder (None: no --input-dir).
     waiting: int | None = None
-    # The latest run record that is not an import: run_id, state, recorded_at (None: no
-    # pipeline_runs table or no run).
+    # The latest run record that is not an import: run_id, state, recorded_at, started_at
+    # (None: no pipeline_runs table or no run).
     last_run: Row | None = None
+    # Over all of ingest_batches: SUM(total_ms), COUNT(*), then per DURATION_BUCKETS_S bound the
+    # batches with total_ms at most that; SUM(oldest_file_age_s, at least 0),
+    # COUNT(oldest_file_age_s), then per FRESHNESS_BUCKETS_S bound the batches at most that old.
+    distributions: Row | None = None
+    # With --checkpoint-dir: whether it was read, and its planned, uncommitted batch (None:
+    # every planned batch is committed).
+    checkpoint_read: bool = False
+    pending: PendingBatch | None = None
 
 
 RUN_COLUMNS = (
@@ -186,6 +199,31 @@ def recent_rejects(batches: Sequence[Row], window: int) -> RecentRejects:
     )
 
 
+def pending_now(pending: PendingBatch | None, now: datetime) -> PendingBatch | None:
+    """The pending batch with its age counted from `now` (naive UTC), the round's clock."""
+    if pending is None:
+        return None
+    since = pending.since.astimezone(UTC).replace(tzinfo=None)
+    return replace(pending, pending_s=max(0.0, (now - since).total_seconds()))
+
+
+def checkpoint(fetched: Fetched, now: datetime) -> dict[str, Any] | None:
+    """The checkpoint's pending batch (None: no --checkpoint-dir)."""
+    if not fetched.checkpoint_read:
+        return None
+    pending = pending_now(fetched.pending, now)
+    if pending is None:
+        return {"pending_batch": None}
+    return {
+        "pending_batch": {
+            "batch_id": pending.batch_id,
+            "query_id": pending.query_id,
+            "since": iso(pending.since.astimezone(UTC).replace(tzinfo=None)),
+            "pending_s": round(pending.pending_s, 1),
+        }
+    }
+
+
 def health(fetched: Fetched, now: datetime, limits: Limits) -> dict[str, Any]:
     """The verdict of `ingest-health` over the same figures."""
     batches = fetched.batches or []
@@ -194,6 +232,7 @@ def health(fetched: Fetched, now: datetime, limits: Limits) -> dict[str, Any]:
         fetched.waiting,
         recent_rejects(batches, limits.reject_window),
         last_run(fetched.last_run, now),
+        pending_now(fetched.pending, now),
     )
     healthy, reason = verdict(seen, limits)
     last, run = seen.last, seen.run
@@ -209,6 +248,77 @@ def health(fetched: Fetched, now: datetime, limits: Limits) -> dict[str, Any]:
             "state": run.state,
             "recorded_s_ago": round(run.recorded_s_ago, 1),
         },
+    }
+
+
+def stream_state(
+    last: LastBatch | None,
+    waiting: int | None,
+    run: LastRun | None,
+    run_started_s_ago: float | None,
+    limits: Limits,
+    pending_s: float | None = None,
+) -> str:
+    """One of STREAM_STATES, from the same figures as the verdict.
+
+    stopped: no run, a run that ended, or one silent for longer than --max-heartbeat-age (dead
+    or hung as a whole). Otherwise the run is alive: stuck when the checkpoint's pending batch
+    (with --checkpoint-dir) has been pending longer than --max-age; running while it committed
+    within --max-age (a run that started within --max-age counts as having just committed, so a
+    restart is not stuck at once); else idle with nothing waiting, and stuck with files waiting
+    or, without --input-dir, unknown. The heartbeat comes from its own thread, so a batch that
+    hangs leaves a live run that commits nothing: stuck.
+    """
+    if run is None or run.state != "running" or run.recorded_s_ago > limits.max_heartbeat_age:
+        return "stopped"
+    if pending_s is not None and pending_s > limits.max_age:
+        return "stuck"
+    ages = [] if last is None else [last.committed_s_ago]
+    if run_started_s_ago is not None:
+        ages.append(run_started_s_ago)
+    if ages and min(ages) <= limits.max_age:
+        return "running"
+    return "idle" if waiting == 0 else "stuck"
+
+
+def stream(fetched: Fetched, now: datetime, limits: Limits) -> dict[str, Any]:
+    """The stream's state and the run it comes from."""
+    started = None
+    if fetched.last_run is not None and len(fetched.last_run) > 3 and fetched.last_run[3]:
+        started = max(0.0, (now - fetched.last_run[3]).total_seconds())
+    pending = pending_now(fetched.pending, now)
+    state = stream_state(
+        last_batch(fetched.batches or [], now),
+        fetched.waiting,
+        last_run(fetched.last_run, now),
+        started,
+        limits,
+        None if pending is None else pending.pending_s,
+    )
+    return {"state": state, "run_started_s_ago": None if started is None else round(started, 1)}
+
+
+def _histogram(bounds: Sequence[float], total: Any, count: Any, counts: Row) -> dict[str, Any]:
+    return {
+        "buckets": [[bound, _int(n)] for bound, n in zip(bounds, counts, strict=True)],
+        "count": _int(count),
+        "sum": round(float(total or 0), 3),
+    }
+
+
+def distributions(row: Row | None) -> dict[str, Any] | None:
+    """Batch duration and freshness as cumulative histograms over every committed batch
+    (seconds; the +Inf bucket is `count`)."""
+    if row is None:
+        return None
+    durations = len(DURATION_BUCKETS_S)
+    duration_ms, batches = row[0], row[1]
+    rest = row[2 + durations :]
+    return {
+        "batch_duration_s": _histogram(
+            DURATION_BUCKETS_S, float(duration_ms or 0) / 1000, batches, row[2 : 2 + durations]
+        ),
+        "freshness_s": _histogram(FRESHNESS_BUCKETS_S, rest[0], rest[1], rest[2:]),
     }
 
 
@@ -321,6 +431,8 @@ def build_snapshot(fetched: Fetched, now: datetime, limits: Limits | None = None
     return {
         "generated_at": iso(now),
         "health": health(fetched, now, limits),
+        "stream": stream(fetched, now, limits),
+        "checkpoint": checkpoint(fetched, now),
         "totals": totals(fetched.totals),
         "rate": rate(fetched.last_minute),
         "freshness": None if batches is None else freshness(batches),
@@ -328,4 +440,5 @@ def build_snapshot(fetched: Fetched, now: datetime, limits: Limits | None = None
         "rejects": rejects(fetched.reject_reasons, fetched.latest_rejects),
         "runs": runs(fetched.runs),
         "business": business(fetched.minutes, fetched.type_totals, now),
+        "distributions": distributions(fetched.distributions),
     }

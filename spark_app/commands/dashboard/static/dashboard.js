@@ -458,10 +458,32 @@
     setText("updated", status && status.polled_at ? `updated ${time(status.polled_at)}` : "");
   }
 
+  // A batch planned in the checkpoint and not committed (with --checkpoint-dir); shown once it
+  // has waited longer than a batch normally takes.
+  const PENDING_SHOWN_S = 10;
+
+  function duration(seconds) {
+    if (seconds < 120) return `${Math.round(seconds)} s`;
+    if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+    return `${(seconds / 3600).toFixed(1)} h`;
+  }
+
+  function renderPending(checkpoint) {
+    const line = byId("pending-batch");
+    const pending = checkpoint ? checkpoint.pending_batch : null;
+    if (!pending || pending.pending_s < PENDING_SHOWN_S) {
+      line.hidden = true;
+      return;
+    }
+    line.textContent = `batch ${pending.batch_id} pending for ${duration(pending.pending_s)}`;
+    line.hidden = false;
+  }
+
   function render(snapshot) {
     const status = snapshot.status || null;
     renderStatus(status);
     renderHealth(snapshot.health || null);
+    renderPending(snapshot.checkpoint || null);
     renderTiles(snapshot);
     renderSeries(snapshot.series || null);
     renderBusiness(snapshot.business || null);
