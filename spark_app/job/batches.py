@@ -27,7 +27,7 @@ from spark_app.common.failpoints import failpoint
 from spark_app.common.paths import local_path
 from spark_app.parse import pieces
 from spark_app.parse.schemas import LISTING, PIECES
-from spark_app.parse.validate import parse_pieces
+from spark_app.parse.validate import parse_pieces, split_here, validate
 from spark_app.sink.batch import BatchKey, FileEntry
 from spark_app.sink.committer import Committer
 from spark_app.sink.sourcelog import batch_files
@@ -40,6 +40,9 @@ QUERY_ID_PROPERTY = "sql.streaming.queryId"
 CHUNK_ROWS = 50_000
 # Piece groups (Spark partitions) per collected wave of a large batch.
 WAVE_GROUPS = 4
+# A batch of at most this much input is split on the driver (validate.split_here): reading a
+# few small files costs less than a Spark task's round trip to a Python worker.
+SPLIT_HERE_BYTES = 1 << 20
 
 
 def _stat(entry: FileEntry) -> pieces.SourceFile:
@@ -104,6 +107,10 @@ def validated_chunks(
     groups = pieces.in_groups(planned, piece_bytes)
     if not groups:
         return
+    if sum(piece.end - piece.start for piece in planned) <= SPLIT_HERE_BYTES:
+        # A live batch of small files: split on the driver, validated by Spark SQL.
+        yield from _slices(split_here(spark, planned).transform(validate).toArrow())
+        return
     if len(groups) == 1:
         # At most a piece's worth of input (a live batch): one Spark job over a local
         # relation, its tasks in parallel, the result in partition (arrival) order.
@@ -164,11 +171,10 @@ WARM_UP_FILE = (
 
 
 def warm_up(spark: SparkSession, piece_bytes: int) -> None:
-    """Run the read, split and validation of a tiny file once, before the first file arrives,
-    so that the first batch does not pay for the Python workers, the JIT and code generation.
-    Local masters only: an executor elsewhere cannot see the driver's temporary file."""
-    if not (spark.sparkContext.master or "local").startswith("local"):
-        return
+    """Read, split and validate a tiny file both ways a batch is read (on the driver, and on
+    the executors), before the first file arrives, so that the first batch does not pay for
+    the Python workers, the JIT and code generation. The executors' way on local masters only:
+    an executor elsewhere cannot see the driver's temporary file."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ingest-warm-") as folder:
         path = Path(folder) / "warm-up.csv"
@@ -177,6 +183,8 @@ def warm_up(spark: SparkSession, piece_bytes: int) -> None:
             f"file:{path}", datetime.now(UTC), 0, path.stat().st_size, 1, None, True
         )
         rows = sum(chunk.num_rows for chunk in validated_chunks(spark, [piece], piece_bytes))
+        if (spark.sparkContext.master or "local").startswith("local"):
+            rows += _validated(spark, [[piece]]).num_rows
     log.info("warmed up in %d ms (%d rows)", (time.monotonic() - started) * 1000, rows)
 
 

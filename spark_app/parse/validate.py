@@ -7,10 +7,11 @@ data contract's (the first failing rule wins). Fields arrive trimmed from the sp
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 from functools import lru_cache
 
 import pyarrow as pa
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_app.parse import csvsplit, pieces
@@ -77,6 +78,30 @@ def split_pieces(planned: DataFrame) -> DataFrame:
     """Pieces of files (PIECES) -> one row per record and a marker per piece, in file order."""
     # Arrow batches, not pickled rows: the split is the costliest step of a catch-up.
     return planned.mapInArrow(_split_pieces, RECORDS)
+
+
+# PIECES as the Arrow batches mapInArrow hands to _split_pieces (timestamps in the session's
+# zone, UTC).
+_PIECES_ARROW = pa.schema(
+    [
+        ("path", pa.string()),
+        ("modified", pa.timestamp("us", tz="UTC")),
+        ("start", pa.int64()),
+        ("end", pa.int64()),
+        ("first_line", pa.int64()),
+        ("kind", pa.string()),
+        ("whole", pa.bool_()),
+    ]
+)
+
+
+def split_here(spark: SparkSession, planned: list[pieces.Piece]) -> DataFrame:
+    """The records of a few small pieces, split in this process by the code the executors
+    run, as a DataFrame over their Arrow table (RECORDS): no task and no Python worker for a
+    few kilobytes, where a Spark job's fixed cost is most of a live batch's time."""
+    batch = pa.RecordBatch.from_pylist([asdict(piece) for piece in planned], schema=_PIECES_ARROW)
+    records = pa.Table.from_batches(list(_split_pieces(iter([batch]))))
+    return spark.createDataFrame(records, RECORDS)
 
 
 def _field(index: int) -> Column:
