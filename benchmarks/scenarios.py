@@ -519,7 +519,7 @@ def spark_phases(log_text: str) -> dict[str, float]:
 
 
 def freshness(ctx: Context, db: Database) -> dict[str, Any]:
-    """The stream with its defaults (every file that has arrived, a trigger every 0.25 s):
+    """The stream with its defaults (every file that has arrived, a trigger every 0.1 s):
     the first file after the stream is up; then a file of `fresh_rows` events every
     `fresh_interval_s` (file appears -> rows committed); then the generator's users, products
     and events files dropped together, as `scripts/run` drops them (events file -> committed)."""

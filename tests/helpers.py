@@ -165,6 +165,7 @@ def run_stream(
     files: int = 2,
     *,
     insert_path: bool = False,
+    piece_bytes: int | None = None,
 ) -> None:
     """Ingest what is in `input_dir` with availableNow, in this process, as the writer.
     `insert_path`: MySQL's INSERT fallback even where the server allows LOAD DATA LOCAL."""
@@ -178,6 +179,7 @@ def run_stream(
         checkpoint_dir=str(checkpoint),
         available_now=True,
         max_files_per_trigger=files,
+        **({} if piece_bytes is None else {"piece_bytes": piece_bytes}),
     )
     query = start_query(spark, stream, committer)
     try:

@@ -10,6 +10,7 @@ batch, and memory is bounded by the piece size.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 import time
@@ -27,7 +28,7 @@ from spark_app.common.failpoints import failpoint
 from spark_app.common.paths import local_path
 from spark_app.parse import pieces
 from spark_app.parse.schemas import LISTING, PIECES
-from spark_app.parse.validate import parse_pieces, split_here, validate
+from spark_app.parse.validate import parse_pieces, split_here, split_streamed, validate
 from spark_app.sink.batch import BatchKey, FileEntry
 from spark_app.sink.committer import Committer
 from spark_app.sink.sourcelog import batch_files
@@ -111,15 +112,33 @@ def validated_chunks(
         # A live batch of small files: split on the driver, validated by Spark SQL.
         yield from _slices(split_here(spark, planned).transform(validate).toArrow())
         return
-    if len(groups) == 1:
-        # At most a piece's worth of input (a live batch): one Spark job over a local
-        # relation, its tasks in parallel, the result in partition (arrival) order.
+    if len(groups) == 1 and not _streamed(groups[0], piece_bytes):
+        # At most a piece's worth of input: one Spark job over a local relation, its tasks in
+        # parallel, the result in partition (arrival) order.
         rows = [astuple(piece) for piece in groups[0]]
         yield from _slices(spark.createDataFrame(rows, PIECES).transform(parse_pieces).toArrow())
         return
-    # A larger batch goes in waves of a few groups, one Spark job each, collected as Arrow
-    # (no row pickling); the next wave is computed while the driver writes this one. The
-    # driver holds at most two waves: memory is bounded by the piece size, not the input.
+    # Runs of groups in arrival order: a large file that must be read whole streams through
+    # the driver chunk by chunk; the others go to the executors in waves.
+    for streamed, run in itertools.groupby(groups, lambda group: _streamed(group, piece_bytes)):
+        if streamed:
+            for (piece,) in run:
+                for records in split_streamed(spark, piece, CHUNK_ROWS):
+                    yield records.transform(validate).toArrow()
+        else:
+            yield from _in_waves(spark, list(run))
+
+
+def _streamed(group: list[pieces.Piece], piece_bytes: int) -> bool:
+    """A group of one piece larger than a piece, read whole: its records come in one
+    sequence, so one task would hand the driver all of them at once."""
+    return len(group) == 1 and group[0].whole and group[0].end - group[0].start > piece_bytes
+
+
+def _in_waves(spark: SparkSession, groups: list[list[pieces.Piece]]) -> Iterator[pa.Table]:
+    """Groups in waves of a few, one Spark job each, collected as Arrow (no row pickling);
+    the next wave is computed while the driver writes this one. The driver holds at most two
+    waves: memory is bounded by the piece size, not the input."""
     size = max(1, min(spark.sparkContext.defaultParallelism, WAVE_GROUPS))
     waves = [groups[start : start + size] for start in range(0, len(groups), size)]
     # The reading thread's jobs carry the streaming query's properties (its job group, so

@@ -45,8 +45,9 @@ class StreamSettings:
     max_bytes_per_trigger: int = 256 << 20
     # What one task reads of a file at once: a larger file is read in pieces of this size.
     piece_bytes: int = PIECE_BYTES
-    # A file waits half of this on average before its batch starts: freshness vs listing cost.
-    trigger_interval: float = 0.25
+    # A file waits half of this on average before its batch starts: freshness vs the idle
+    # listing's CPU (about 7 % of a core at 0.1 s, 3 % at 0.25 s on a 2-core machine).
+    trigger_interval: float = 0.1
     archive_dir: str | None = None
     archive_retention_hours: float = 168.0
     # Spark skips files older than this relative to the newest file it has seen. A file may

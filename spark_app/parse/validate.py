@@ -104,6 +104,24 @@ def split_here(spark: SparkSession, planned: list[pieces.Piece]) -> DataFrame:
     return spark.createDataFrame(records, RECORDS)
 
 
+def split_streamed(spark: SparkSession, piece: pieces.Piece, rows: int) -> Iterator[DataFrame]:
+    """The records of one piece read whole and in order (a quoted or UTF-16 file, a header
+    of no kind), split in this process block by block, as DataFrames of about `rows` records:
+    its records cannot be cut by byte ranges, and this way no process holds more than a chunk
+    of them, however large the file."""
+    batch = pa.RecordBatch.from_pylist([asdict(piece)], schema=_PIECES_ARROW)
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for records in _split_pieces(iter([batch])):
+        pending.append(records)
+        count += records.num_rows
+        if count >= rows:
+            yield spark.createDataFrame(pa.Table.from_batches(pending), RECORDS)
+            pending, count = [], 0
+    if pending:
+        yield spark.createDataFrame(pa.Table.from_batches(pending), RECORDS)
+
+
 def _field(index: int) -> Column:
     # get() is null past the end: records of another kind have fewer fields (ANSI mode).
     return F.get(F.col("fields"), index)

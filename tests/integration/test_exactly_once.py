@@ -172,6 +172,26 @@ def _replay_changes_nothing(
     assert_sink_matches(sink, files)
 
 
+def test_a_quoted_file_larger_than_a_piece_streams_through_in_chunks(
+    spark: SparkSession, sink: SinkUnderTest, tmp_path: Path
+) -> None:
+    """A file with quoted fields (embedded newlines, commas, doubled quotes) cannot be cut at
+    byte ranges: read whole, in order, and validated chunk by chunk between plain files."""
+    drop = tmp_path / "drop"
+    files = generate(sink.env(), drop, 3, 71, "--events-per-file", "6000")
+    quoted = files[1]
+    lines = quoted.read_bytes().split(b"\n")
+    for index in range(1, len(lines), 3):
+        fields = lines[index].split(b",")
+        if len(fields) == 6:
+            fields[2] = b'"' + fields[2] + b'\r\nsecond line, ""quoted"""'
+            lines[index] = b",".join(fields)
+    quoted.write_bytes(b"\n".join(lines))
+    assert quoted.stat().st_size > 256 << 10
+    run_stream(spark, sink, drop, tmp_path / "checkpoint", files=3, piece_bytes=64 << 10)
+    assert_sink_matches(sink, files)
+
+
 def test_files_under_a_very_long_path_are_ingested(
     spark: SparkSession, mysql: SinkUnderTest, tmp_path: Path
 ) -> None:
