@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ def export_pending(
     key = BatchKey(pending.query_id, pending.batch_id)
     dialect = dialect_for(settings)
     try:
-        with _closing(dialect.connect()) as connection:
+        with closing(dialect.connect()) as connection:
             running = stream_running(batchstore.latest_run(connection), max_heartbeat_age)
             if running:
                 raise CommandError(EXIT_FAILED, running)
@@ -236,16 +237,3 @@ def explain_pending(pending: PendingBatch, checkpoint: str, sink: str) -> str:
         " [your other flags]\n"
         f"or set it aside: ingest-batches export {pending.batch_id} --reason …"
     )
-
-
-class _closing:
-    """Close a DB-API connection on exit (psycopg's own context manager would commit)."""
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-
-    def __enter__(self) -> Any:
-        return self.connection
-
-    def __exit__(self, *_: object) -> None:
-        self.connection.close()

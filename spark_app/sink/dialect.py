@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -152,7 +153,7 @@ class Dialect:
         """Apply missing migrations where this account may; else say what is missing."""
         migrations = migration_files(self.kind)
         latest = migrations[-1][0]
-        with _closing(self.connect()) as connection:
+        with closing(self.connect()) as connection:
             current = self.schema_version(connection)
             if current >= latest:
                 return current
@@ -184,7 +185,7 @@ class Dialect:
         for name in (writer, reader):
             if name is not None and not _ACCOUNT.match(name):
                 raise ValueError(f"account names are 1-64 letters, digits or _, got {name!r}")
-        with _closing(self.connect()) as connection:
+        with closing(self.connect()) as connection:
             cursor = connection.cursor()
             for statement in self.grant_statements(writer, reader):
                 cursor.execute(statement)
@@ -436,19 +437,6 @@ class Dialect:
 
 def _age(seconds: float | None) -> Decimal | None:
     return None if seconds is None else Decimal(f"{seconds:.3f}")
-
-
-class _closing:
-    """Close a DB-API connection on exit (psycopg's context manager would commit instead)."""
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-
-    def __enter__(self) -> Any:
-        return self.connection
-
-    def __exit__(self, *_: object) -> None:
-        self.connection.close()
 
 
 def minute_values(totals: list[MinuteTotal]) -> list[Any]:

@@ -63,7 +63,8 @@ def test_every_documented_kind_is_recognised() -> None:
     assert documented_kinds("The writer (the stream)") == named
 
 
-def _general_log(server: LocalServer, on: bool) -> None:
+def general_log(server: LocalServer, on: bool) -> None:
+    """Turn MariaDB's general query log (into mysql.general_log) on, emptied, or off."""
     connection = server.root_connection()
     try:
         cursor = connection.cursor()
@@ -95,7 +96,7 @@ def test_the_writer_runs_only_documented_statement_kinds(
     env = mysql.env()
     # Enough events in one batch for LOAD DATA (a chunk of fewer rows is inserted).
     first = generate(env, tmp_path / "drop", 3, 400, "--entities", "--null-user-rate", "0.2")
-    _general_log(mysql_server, True)
+    general_log(mysql_server, True)
     try:
         # The load-data path, the real command (run record included), with a replayed file.
         result = spark_submit(
@@ -111,7 +112,7 @@ def test_the_writer_runs_only_documented_statement_kinds(
         time.sleep(0.01)
         run_stream(spark, mysql, again, tmp_path / "checkpoint2", insert_path=True)
     finally:
-        _general_log(mysql_server, False)
+        general_log(mysql_server, False)
     statements = _statements(mysql_server, mysql.writer_user)
     assert len(statements) > 20
     kinds = {kind_of(statement) for statement in statements}

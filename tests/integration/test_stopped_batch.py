@@ -28,7 +28,7 @@ from pyspark.sql import SparkSession
 from spark_app.common.checkpoint import query_id
 from spark_app.common.database import open_connection
 from tests.helpers import REPO, assert_batches_balance, run_stream, spark_submit
-from tests.integration.test_privileges import documented_kinds, kind_of
+from tests.integration.test_privileges import documented_kinds, general_log, kind_of
 from tests.sinks import SinkUnderTest
 
 pytestmark = pytest.mark.integration
@@ -73,18 +73,6 @@ def _batches(sink: SinkUnderTest, *args: str) -> subprocess.CompletedProcess[str
     )  # fmt: skip
 
 
-def _general_log(sink: SinkUnderTest, on: bool) -> None:
-    connection = sink.server.root_connection()  # type: ignore[union-attr]
-    try:
-        cursor = connection.cursor()
-        if on:
-            cursor.execute("SET GLOBAL log_output = 'TABLE'")
-            cursor.execute("TRUNCATE TABLE mysql.general_log")
-        cursor.execute(f"SET GLOBAL general_log = {1 if on else 0}")
-    finally:
-        connection.close()
-
-
 def _writer_statement_kinds(sink: SinkUnderTest) -> set[str]:
     connection = sink.server.root_connection()  # type: ignore[union-attr]
     try:
@@ -125,7 +113,7 @@ def test_a_stopped_batch_is_set_aside_and_refused_rows_are_retried(
     assert query is not None
 
     if sink.kind == "mysql":
-        _general_log(sink, True)
+        general_log(sink.server, True)
     try:
         listed = _batches(sink, "list", "--json", *where)
         assert listed.returncode == 1, listed.stderr
@@ -168,7 +156,7 @@ def test_a_stopped_batch_is_set_aside_and_refused_rows_are_retried(
         assert twice.returncode == 1 and "was retried at" in twice.stderr
     finally:
         if sink.kind == "mysql":
-            _general_log(sink, False)
+            general_log(sink.server, False)
     if sink.kind == "mysql":
         kinds = _writer_statement_kinds(sink)
         assert "INSERT" in kinds and "SELECT … FOR UPDATE" not in kinds
