@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
 from spark_app.common.errors import summarize
+from spark_app.common.exits import EXIT_DATABASE, EXIT_FAILED, EXIT_USAGE
 from spark_app.common.paths import local_path
 from spark_app.job.batches import recover_staged, warm_up
 from spark_app.job.config import AppConfig, ConfigError, load_config
@@ -38,10 +39,6 @@ from spark_app.telemetry.settings import ObservabilitySettings, observability_fr
 from spark_app.telemetry.status import StatusListener
 
 log = logging.getLogger("spark_app")
-
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_DATABASE = 3
 
 
 class StartupError(Exception):
@@ -209,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         observability = observability_from_env()
     except ConfigError as exc:
         log.error("configuration: %s", exc)
-        return EXIT_CONFIG
+        return EXIT_USAGE
     log.setLevel(config.log_level)
     stop = StopRequest()
     spark = build_session()

@@ -37,10 +37,8 @@ from spark_app.common.batch_metrics import LastBatch, LastRun, RecentRejects
 from spark_app.common.checkpoint import PendingBatch, pending_batch
 from spark_app.common.database import DatabaseSettings, SettingsError, connect, sink_from_env
 from spark_app.common.errors import database_errors, is_missing_table, summarize
+from spark_app.common.exits import EXIT_FAILED, EXIT_OK
 from spark_app.common.numbers import non_negative_int, number_arg, positive_int
-
-HEALTHY = 0
-UNHEALTHY = 1
 
 
 @dataclass(frozen=True)
@@ -211,19 +209,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = sink_from_env(os.environ)
     except SettingsError as exc:
         print(f"unhealthy: {exc}")
-        return UNHEALTHY
+        return EXIT_FAILED
     try:
         seen = observe(settings, args.input_dir, limits.reject_window, args.checkpoint_dir)
     except database_errors(OSError) as exc:
         print(f"unhealthy: database unreachable at {settings.address}: {summarize(exc)}")
-        return UNHEALTHY
+        return EXIT_FAILED
     healthy, reason = verdict(seen, limits)
     if healthy and args.integrity:
         problem = _integrity_problem(settings)
         if problem:
             healthy, reason = False, problem
     print(f"{'healthy' if healthy else 'unhealthy'}: {reason}")
-    return HEALTHY if healthy else UNHEALTHY
+    return EXIT_OK if healthy else EXIT_FAILED
 
 
 def _integrity_problem(settings: DatabaseSettings) -> str | None:

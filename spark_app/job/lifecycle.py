@@ -14,6 +14,8 @@ from pyspark.java_gateway import ensure_callback_server_started
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
+from spark_app.common.exits import EXIT_FAILED
+
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = ("TERM", "INT")
@@ -21,7 +23,6 @@ STOP_SIGNALS = ("TERM", "INT")
 SAME_REQUEST_SECONDS = 2.0
 # How long a stop waits for the batch in flight before stopping the query anyway.
 BATCH_GRACE_SECONDS = 60.0
-EXIT_NOW = 1
 
 
 class StopRequest:
@@ -38,7 +39,7 @@ class StopRequest:
             self.event.set()
         elif now - self._first > SAME_REQUEST_SECONDS:
             log.warning("second stop signal: exiting without waiting for the batch")
-            os._exit(EXIT_NOW)
+            os._exit(EXIT_FAILED)
 
 
 def install_stop_handlers(stop: StopRequest) -> None:
