@@ -8,6 +8,7 @@ is a bound parameter; the only names put into SQL are the fixed table and column
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ def _chunks(rows: list[tuple[Any, ...]], size: int = CHUNK_ROWS) -> list[list[tu
     return [rows[start : start + size] for start in range(0, len(rows), size)]
 
 
-class Dialect:
+class Dialect(ABC):
     """The shared, portable SQL; subclasses fill in what their database does differently."""
 
     kind = ""
@@ -134,20 +135,20 @@ class Dialect:
         statements and dead peers, so that no failure holds a batch's locks for long."""
         return self.connect()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a hook: only MySQL's load folder needs it
         """Release what the dialect holds besides connections."""
 
+    @abstractmethod
     def error_code(self, exc: BaseException) -> str | None:
         """The database's code for an error of its driver, None for anything else."""
-        raise NotImplementedError
 
+    @abstractmethod
     def is_transient(self, exc: BaseException) -> bool:
         """Whether retrying may help: a lost or refused connection, a deadlock, a timeout."""
-        raise NotImplementedError
 
+    @abstractmethod
     def schema_version(self, connection: Any) -> int:
         """The applied migration version (0: no tables; 1: tables from before versioning)."""
-        raise NotImplementedError
 
     def ensure_schema(self) -> int:
         """Apply missing migrations where this account may; else say what is missing."""
@@ -173,12 +174,14 @@ class Dialect:
                 current = version
         return current
 
+    @abstractmethod
+    @abstractmethod
     def is_permission_error(self, exc: BaseException) -> bool:
-        raise NotImplementedError
+        """Whether the account lacks a right (the job stops and names the grant)."""
 
+    @abstractmethod
     def grant_statements(self, writer: str | None, reader: str | None) -> list[str]:
         """GRANTs that give the stream's and the commands' accounts what they need, no more."""
-        raise NotImplementedError
 
     def grant(self, writer: str | None, reader: str | None) -> None:
         """Run the GRANTs (with the schema owner's account)."""
@@ -211,9 +214,9 @@ class Dialect:
 
     # --- the batch transaction ------------------------------------------------------------
 
+    @abstractmethod
     def begin(self, connection: Any) -> None:
         """Start the batch's transaction."""
-        raise NotImplementedError
 
     def is_committed(self, connection: Any, key: BatchKey) -> bool:
         """True when the batch is recorded already (a replay after a crash, or a retry)."""
@@ -249,17 +252,20 @@ class Dialect:
     def release_savepoint(self, connection: Any) -> None:
         connection.cursor().execute("RELEASE SAVEPOINT chunk")
 
+    @abstractmethod
     def is_row_refusal(self, exc: BaseException) -> bool:
         """Whether the database refused the values of some rows (not the whole batch)."""
-        raise NotImplementedError
 
+    @abstractmethod
+    @abstractmethod
     def is_duplicate_key(self, exc: BaseException) -> bool:
-        raise NotImplementedError
+        """Whether an insert hit a primary or unique key that is already there."""
 
     def refusal_message(self, exc: BaseException) -> str:
         """The database's message for a refused row."""
         return " ".join(str(exc).split())[:255]
 
+    @abstractmethod
     def load_events(
         self, connection: Any, key: BatchKey, events: pa.Table, now: datetime
     ) -> pa.Table:
@@ -267,7 +273,6 @@ class Dialect:
 
         Returns the rows inserted.
         """
-        raise NotImplementedError
 
     def written_of(self, connection: Any, key: BatchKey, events: pa.Table) -> pa.Table:
         """After an insert that kept some existing ids: the rows of `events` it inserted (stored
@@ -324,14 +329,16 @@ class Dialect:
         for start in range(0, len(totals), CHUNK_ROWS):
             self.add_minute_rows(connection, totals[start : start + CHUNK_ROWS])
 
+    @abstractmethod
+    @abstractmethod
     def add_minute_rows(self, connection: Any, totals: list[MinuteTotal]) -> None:
-        raise NotImplementedError
+        """Add one statement's worth of per-minute totals to events_per_minute."""
 
+    @abstractmethod
     def insert_missing(
         self, connection: Any, table: str, key_column: str, ids: list[str], now: datetime
     ) -> int:
         """Placeholder rows for ids the table does not hold yet; returns how many were added."""
-        raise NotImplementedError
 
     def upsert_entities(
         self,
@@ -426,9 +433,9 @@ class Dialect:
             ),
         )
 
+    @abstractmethod
     def write_path(self) -> str:
         """The name of the bulk path in use, for the log and ingest_batches."""
-        raise NotImplementedError
 
     def detect_write_path(self) -> str:
         """Choose the fastest path this server allows; returns its name."""
