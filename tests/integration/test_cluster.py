@@ -18,6 +18,7 @@ import pyspark
 import pytest
 
 from localmysql import free_port
+from spark_app.job.batches import SPLIT_HERE_BYTES
 from spark_app.job.session import APP_NAME
 from tests.conftest import REPO
 from tests.helpers import assert_sink_matches, generate
@@ -183,8 +184,10 @@ def test_job_runs_on_a_standalone_cluster(
     drop, checkpoint, event_logs = tmp_path / "drop", tmp_path / "checkpoint", tmp_path / "events"
     event_logs.mkdir()
     env = {**mysql.env(), "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
-    files = generate(env, drop, 3, 21)
-    assert len(files) == 3
+    # Files over 1 MiB: a smaller batch is split on the driver (SPLIT_HERE_BYTES), and this
+    # test is about the executors splitting and checking them.
+    files = generate(env, drop, 3, 21, "--events-per-file", "15000")
+    assert len(files) == 3 and all(path.stat().st_size > SPLIT_HERE_BYTES for path in files)
 
     # An uncompressed single-file event log, to read where the tasks ran.
     event_log_conf = {
