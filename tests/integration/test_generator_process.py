@@ -1,8 +1,6 @@
 """The generator as a real process: `python -m generator` runs, and SIGTERM ends it cleanly
 between files."""
 
-import csv
-import io
 import os
 import signal
 import subprocess
@@ -12,22 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from generator.records import COLUMNS
+from tests.unit.test_generator_cli import csv_files, read_rows
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def csv_files(directory: Path) -> list[Path]:
-    return sorted(directory.glob("events_*.csv"))
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    text = path.read_text(encoding="utf-8")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    assert tuple(reader.fieldnames or ()) == COLUMNS
-    return list(reader)
 
 
 def subprocess_env() -> dict[str, str]:
