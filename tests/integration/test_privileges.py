@@ -95,7 +95,8 @@ def test_the_writer_runs_only_documented_statement_kinds(
 ) -> None:
     env = mysql.env()
     # Enough events in one batch for LOAD DATA (a chunk of fewer rows is inserted).
-    first = generate(env, tmp_path / "drop", 3, 400, "--entities", "--null-user-rate", "0.2")
+    first = generate(env, tmp_path / "drop", 3, 41, "--events-per-file", "1000", "--entities",
+                     "--null-user-rate", "0.2")  # fmt: skip
     general_log(mysql_server, True)
     try:
         # The load-data path, the real command (run record included), with a replayed file.
