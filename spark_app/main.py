@@ -31,7 +31,8 @@ from spark_app.job.session import build_session
 from spark_app.job.stream import start_query
 from spark_app.sink import dialect_for
 from spark_app.sink.committer import Committer, SinkUnavailableError
-from spark_app.sink.dialect import Dialect, SchemaError
+from spark_app.sink.dialect import Dialect
+from spark_app.sink.schema import SchemaError
 from spark_app.sink.staging import StagedFileError, local_folder
 from spark_app.telemetry.recorder import RunRecorder
 from spark_app.telemetry.retention import ArchivePruner
@@ -156,7 +157,7 @@ def run_stream(
     observability: ObservabilitySettings,
     stop: StopRequest,
 ) -> int:
-    """Prepare the database, start the query and wait for it; returns the exit code."""
+    """Prepare the database and the run's helpers, stream until stopped; returns the exit code."""
     dialect = dialect_for(config.database)
     log.info("write path: %s", prepare_database(dialect))
     ship_package(spark)
@@ -164,15 +165,34 @@ def run_stream(
     committer = Committer(dialect, config.retry, run_id)
     recorder = RunRecorder(observability, config.database, run_id)
     recorder.start()
+    report_progress(spark, config, observability, run_id)
+    pruner = start_archive_pruner(config)
+    code = EXIT_FAILED
+    try:
+        code = stream(spark, config, committer, stop)
+        return code
+    finally:
+        committer.close()
+        if pruner is not None:
+            pruner.stop()
+        recorder.stop(failed=code != 0, extra_errors=int(code != 0))
+
+
+def report_progress(
+    spark: SparkSession, config: AppConfig, observability: ObservabilitySettings, run_id: str
+) -> None:
+    """Log a status line every `status_every` batches (none when it is 0)."""
     if observability.status_every:
         spark.streams.addListener(
             StatusListener(
                 config.database, run_id, config.stream.input_dir, observability.status_every
             )
         )
-    pruner = start_archive_pruner(config)
+
+
+def stream(spark: SparkSession, config: AppConfig, committer: Committer, stop: StopRequest) -> int:
+    """Recover, warm up, start the query and wait for it to end; returns the exit code."""
     ensure_local_folder(config.stream.input_dir)
-    code = EXIT_FAILED
     try:
         recover(committer, config)
         committer.warm()
@@ -186,16 +206,10 @@ def run_stream(
             config.stream.checkpoint_dir,
             query.id,
         )
-        code = await_query(query, stop)
-        return code
+        return await_query(query, stop)
     except SinkUnavailableError as exc:
         log.error("stream stopped: %s", exc)
         return EXIT_FAILED
-    finally:
-        committer.close()
-        if pruner is not None:
-            pruner.stop()
-        recorder.stop(failed=code != 0, extra_errors=int(code != 0))
 
 
 def main(argv: list[str] | None = None) -> int:

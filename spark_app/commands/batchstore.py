@@ -16,7 +16,8 @@ from typing import Any
 
 from spark_app.commands.refused import RefusedRow
 from spark_app.sink.batch import SINK_REFUSED, BatchKey, FileEntry
-from spark_app.sink.dialect import BatchRecord, Dialect
+from spark_app.sink.dialect import Dialect
+from spark_app.sink.rows import BatchRecord
 
 # ingest_batches.write_path (VARCHAR(16) on both sinks) of a batch set aside, nothing written.
 DEAD_LETTER_PATH = "dead_letter"

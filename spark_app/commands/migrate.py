@@ -16,7 +16,7 @@ from spark_app.common.database import SINKS, SettingsError, settings_from_env
 from spark_app.common.errors import database_errors, summarize
 from spark_app.common.exits import EXIT_DATABASE, EXIT_OK, EXIT_USAGE
 from spark_app.sink import dialect_for
-from spark_app.sink.dialect import SchemaError, migration_files
+from spark_app.sink.schema import SchemaError, migration_files
 
 
 def main(argv: Sequence[str] | None = None) -> int:

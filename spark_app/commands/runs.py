@@ -33,7 +33,7 @@ from spark_app.runhistory.rules import (
     records_of,
 )
 from spark_app.sink import dialect_for
-from spark_app.sink.dialect import SchemaError
+from spark_app.sink.schema import SchemaError
 
 
 class CommandError(Exception):

@@ -25,8 +25,9 @@ from tenacity import (
 
 from spark_app.common.errors import summarize
 from spark_app.sink.batch import BatchKey, FileEntry
-from spark_app.sink.dialect import BatchRecord, Dialect
+from spark_app.sink.dialect import Dialect
 from spark_app.sink.protocol import commit_batch
+from spark_app.sink.rows import BatchRecord
 
 log = logging.getLogger(__name__)
 

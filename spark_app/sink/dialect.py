@@ -1,130 +1,49 @@
 """What the batch protocol needs from a database, and the SQL both databases share.
 
 The protocol (protocol.py) is written once against `Dialect`; mysql.py and postgresql.py hold
-what differs: the bulk load, upsert syntax, error codes and migrations' SQL files. Every value
-is a bound parameter; the only names put into SQL are the fixed table and column names here.
+what differs: the bulk load, upsert syntax, error codes and the schema's version and grants
+(schema.py applies the migrations). Every value is a bound parameter; the only names put into
+SQL are the fixed table and column names here.
 """
 
 from __future__ import annotations
 
-import re
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
-from contextlib import closing
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from importlib import resources
 from typing import Any
 
 import pyarrow as pa
 
 from spark_app.common.database import DatabaseSettings, open_connection
 from spark_app.sink.batch import BatchKey, FileEntry, MinuteTotal
-
-# What the stream's account may do, table by table: never ALTER, DROP or DELETE, and no UPDATE
-# of events or ingest_batches (pipeline_runs' DELETE undoes a failed `ingest-runs import`).
-WRITER_PRIVILEGES: dict[str, str] = {
-    "events": "SELECT, INSERT",
-    "events_rejected": "SELECT, INSERT",
-    "ingest_batches": "SELECT, INSERT",
-    "ingest_files": "SELECT, INSERT",
-    "users": "SELECT, INSERT, UPDATE",
-    "products": "SELECT, INSERT, UPDATE",
-    "events_per_minute": "SELECT, INSERT, UPDATE",
-    "pipeline_runs": "SELECT, INSERT, UPDATE, DELETE",
-    "schema_migrations": "SELECT",
-}
-_ACCOUNT = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-
-# Rows per multi-row statement: large enough to amortise round trips, small enough for any
-# server's max_allowed_packet.
-CHUNK_ROWS = 2_000
-
-
-@dataclass(frozen=True)
-class BatchRecord:
-    """The ingest_batches row of a batch: rows_read = written + duplicate + rejected."""
-
-    key: BatchKey
-    run_id: str
-    committed_at: datetime
-    files: int
-    rows_read: int
-    rows_written: int
-    rows_duplicate: int
-    rows_rejected: int
-    stage_ms: int
-    commit_ms: int
-    total_ms: int
-    oldest_file_age_s: float | None
-    newest_file_age_s: float | None
-    retries: int
-    users_upserted: int
-    products_upserted: int
-    write_path: str
-
-    @property
-    def rows_per_second(self) -> float:
-        return round(self.rows_read / max(self.total_ms / 1000, 0.001), 1)
+from spark_app.sink.rows import (
+    CHUNK_ROWS,
+    REJECTED_INSERT_COLUMNS,
+    BatchRecord,
+    chunked,
+    rejected_rows,
+    rows_of,
+)
+from spark_app.sink.schema import SchemaSetup
 
 
 class RowsMissingError(RuntimeError):
     """An insert kept neither some rows nor the ids they repeat: the database dropped them."""
 
 
-class SchemaError(RuntimeError):
-    """The sink's tables are missing or behind, and this account may not create or migrate them."""
-
-
-def migration_files(kind: str) -> list[tuple[int, str, list[str]]]:
-    """(version, name, statements) of the numbered SQL files of a dialect, in order."""
-    folder = resources.files("spark_app.sink").joinpath(f"sql/{kind}")
-    found = []
-    for entry in folder.iterdir():
-        match = re.match(r"^(\d{3})_(\w+)\.sql$", entry.name)
-        if match:
-            text = re.sub(r"--[^\n]*", "", entry.read_text("utf-8"))
-            statements = [part.strip() for part in text.split(";") if part.strip()]
-            found.append((int(match.group(1)), match.group(2), statements))
-    return sorted(found)
-
-
-def rows_of(table: pa.Table, columns: Sequence[str]) -> list[tuple[Any, ...]]:
-    """The table's rows as tuples of the named columns."""
-    return list(zip(*(table.column(name).to_pylist() for name in columns), strict=True))
-
-
-# events_rejected's columns as written: the line's, then the batch's.
-REJECTED_INSERT_COLUMNS = (
-    "reason", "detail", "source_file", "source_line", "raw_line", "query_id", "batch_id",
-    "rejected_at",
-)  # fmt: skip
-
-
-def rejected_rows(rejected: pa.Table) -> pa.Table:
-    """Quarantined lines as events_rejected holds them (a missing raw line is empty)."""
-    raw = rejected.column("raw_line").fill_null("")
-    return rejected.set_column(rejected.schema.get_field_index("raw_line"), "raw_line", raw)
-
-
-def _chunks(rows: list[tuple[Any, ...]], size: int = CHUNK_ROWS) -> list[list[tuple[Any, ...]]]:
-    return [rows[start : start + size] for start in range(0, len(rows), size)]
-
-
-class Dialect(ABC):
+class Dialect(SchemaSetup):
     """The shared, portable SQL; subclasses fill in what their database does differently."""
 
     kind = ""
     # Appended to a text column compared with <, so that names compare as bytes on every server.
     byte_order = ""
-    # Error codes that no retry can fix: bad credentials, missing rights or schema.
-    permanent_codes: frozenset[str] = frozenset()
 
     def __init__(self, settings: DatabaseSettings) -> None:
         self.settings = settings
 
-    # --- connections and the schema -------------------------------------------------------
+    # --- connections and errors -----------------------------------------------------------
 
     def connect(self) -> Any:
         """A new connection, autocommit off, session time zone UTC."""
@@ -135,7 +54,7 @@ class Dialect(ABC):
         statements and dead peers, so that no failure holds a batch's locks for long."""
         return self.connect()
 
-    def close(self) -> None:  # noqa: B027 - a hook: only MySQL's load folder needs it
+    def close(self) -> None:  # a hook: only MySQL's load folder needs it
         """Release what the dialect holds besides connections."""
 
     @abstractmethod
@@ -145,72 +64,6 @@ class Dialect(ABC):
     @abstractmethod
     def is_transient(self, exc: BaseException) -> bool:
         """Whether retrying may help: a lost or refused connection, a deadlock, a timeout."""
-
-    @abstractmethod
-    def schema_version(self, connection: Any) -> int:
-        """The applied migration version (0: no tables; 1: tables from before versioning)."""
-
-    def ensure_schema(self) -> int:
-        """Apply missing migrations where this account may; else say what is missing."""
-        migrations = migration_files(self.kind)
-        latest = migrations[-1][0]
-        with closing(self.connect()) as connection:
-            current = self.schema_version(connection)
-            if current >= latest:
-                return current
-            for version, name, statements in migrations:
-                if version <= current:
-                    continue
-                try:
-                    self.apply_migration(connection, version, name, statements)
-                except Exception as exc:
-                    if self.is_permission_error(exc):
-                        raise SchemaError(
-                            f"the tables are at version {current}, the app needs {latest}"
-                            f" ({name} is not applied) and {self.settings.user} may not change"
-                            " them: run `ingest-migrate` with the schema owner's account"
-                        ) from None
-                    raise
-                current = version
-        return current
-
-    @abstractmethod
-    @abstractmethod
-    def is_permission_error(self, exc: BaseException) -> bool:
-        """Whether the account lacks a right (the job stops and names the grant)."""
-
-    @abstractmethod
-    def grant_statements(self, writer: str | None, reader: str | None) -> list[str]:
-        """GRANTs that give the stream's and the commands' accounts what they need, no more."""
-
-    def grant(self, writer: str | None, reader: str | None) -> None:
-        """Run the GRANTs (with the schema owner's account)."""
-        for name in (writer, reader):
-            if name is not None and not _ACCOUNT.match(name):
-                raise ValueError(f"account names are 1-64 letters, digits or _, got {name!r}")
-        with closing(self.connect()) as connection:
-            cursor = connection.cursor()
-            for statement in self.grant_statements(writer, reader):
-                cursor.execute(statement)
-            connection.commit()
-
-    def apply_migration(
-        self, connection: Any, version: int, name: str, statements: list[str]
-    ) -> None:
-        """Run one migration's statements and record it."""
-        cursor = connection.cursor()
-        cursor.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INT NOT NULL PRIMARY KEY,"
-            " name VARCHAR(128) NOT NULL, applied_at TIMESTAMP NOT NULL)"
-        )
-        for statement in statements:
-            cursor.execute(statement)
-        cursor.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at)"
-            " VALUES (%s, %s, CURRENT_TIMESTAMP)",
-            (version, name),
-        )
-        connection.commit()
 
     # --- the batch transaction ------------------------------------------------------------
 
@@ -256,7 +109,6 @@ class Dialect(ABC):
     def is_row_refusal(self, exc: BaseException) -> bool:
         """Whether the database refused the values of some rows (not the whole batch)."""
 
-    @abstractmethod
     @abstractmethod
     def is_duplicate_key(self, exc: BaseException) -> bool:
         """Whether an insert hit a primary or unique key that is already there."""
@@ -304,7 +156,7 @@ class Dialect(ABC):
         """Multi-row INSERTs of `rows`; returns the rows inserted."""
         inserted = 0
         names = ", ".join(columns)
-        for chunk in _chunks(rows):
+        for chunk in chunked(rows):
             row_marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
             cursor = connection.cursor()
             cursor.execute(
@@ -329,7 +181,6 @@ class Dialect(ABC):
         for start in range(0, len(totals), CHUNK_ROWS):
             self.add_minute_rows(connection, totals[start : start + CHUNK_ROWS])
 
-    @abstractmethod
     @abstractmethod
     def add_minute_rows(self, connection: Any, totals: list[MinuteTotal]) -> None:
         """Add one statement's worth of per-minute totals to events_per_minute."""
@@ -444,12 +295,3 @@ class Dialect(ABC):
 
 def _age(seconds: float | None) -> Decimal | None:
     return None if seconds is None else Decimal(f"{seconds:.3f}")
-
-
-def minute_values(totals: list[MinuteTotal]) -> list[Any]:
-    """The parameters of a multi-row INSERT into events_per_minute, row after row."""
-    return [
-        value
-        for total in totals
-        for value in (total.minute_start, total.event_type, total.events, total.price_total)
-    ]

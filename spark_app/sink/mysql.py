@@ -23,16 +23,15 @@ import pyarrow as pa
 
 from spark_app.common.database import DatabaseSettings, open_connection
 from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal
-from spark_app.sink.dialect import (
+from spark_app.sink.dialect import Dialect, RowsMissingError
+from spark_app.sink.rows import (
     CHUNK_ROWS,
     REJECTED_INSERT_COLUMNS,
-    WRITER_PRIVILEGES,
-    Dialect,
-    RowsMissingError,
     minute_values,
     rejected_rows,
     rows_of,
 )
+from spark_app.sink.schema import WRITER_PRIVILEGES
 from spark_app.sink.textformat import encode
 
 log = logging.getLogger(__name__)

@@ -16,13 +16,9 @@ import pyarrow as pa
 
 from spark_app.common.database import open_connection
 from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal, without
-from spark_app.sink.dialect import (
-    REJECTED_INSERT_COLUMNS,
-    WRITER_PRIVILEGES,
-    Dialect,
-    minute_values,
-    rejected_rows,
-)
+from spark_app.sink.dialect import Dialect
+from spark_app.sink.rows import REJECTED_INSERT_COLUMNS, minute_values, rejected_rows
+from spark_app.sink.schema import WRITER_PRIVILEGES
 from spark_app.sink.textformat import chunks, encode
 
 COPY_PATH = "copy"

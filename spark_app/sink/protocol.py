@@ -36,7 +36,8 @@ from spark_app.sink.batch import (
     refused,
     utc_now,
 )
-from spark_app.sink.dialect import BatchRecord, Dialect
+from spark_app.sink.dialect import Dialect
+from spark_app.sink.rows import BatchRecord
 
 
 class AccountingError(RuntimeError):

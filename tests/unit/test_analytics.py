@@ -1,5 +1,5 @@
-"""ingest-analytics without a database: SQL per dialect, rows to reports, the three formats,
-flags and exit codes."""
+"""ingest-analytics without a database: SQL per dialect (analytics_queries), rows to reports
+(analytics_reports), the three formats (analytics_render), flags and exit codes (analytics)."""
 
 from __future__ import annotations
 
@@ -16,18 +16,24 @@ import mysql.connector
 import pytest
 
 from spark_app.commands import analytics
-from spark_app.commands.analytics import (
+from spark_app.commands.analytics_queries import (
+    PURCHASE_TOTALS_SQL,
+    SPEND_PER_USER_SQL,
+    funnel_sql,
+    growth_sql,
+    top_products_sql,
+    truncate,
+)
+from spark_app.commands.analytics_render import format_csv, format_json, format_table
+from spark_app.commands.analytics_reports import (
+    Cell,
     Column,
     Report,
-    format_csv,
-    format_json,
-    format_table,
+    empty,
     funnel_report,
     growth_report,
     spend_per_user_report,
     top_products_report,
-    top_products_sql,
-    truncate,
 )
 
 MYSQL_ENV = {"MYSQL_DATABASE": "shop", "MYSQL_USER": "reader", "MYSQL_PASSWORD": "secret"}
@@ -50,16 +56,16 @@ def test_queries_are_portable_apart_from_truncation() -> None:
     sqls = [
         top_products_sql("revenue"),
         top_products_sql("units"),
-        analytics.SPEND_PER_USER_SQL,
-        analytics.PURCHASE_TOTALS_SQL,
-        analytics.funnel_sql("mysql"),
-        analytics.growth_sql("mysql", "hour"),
+        SPEND_PER_USER_SQL,
+        PURCHASE_TOTALS_SQL,
+        funnel_sql("mysql"),
+        growth_sql("mysql", "hour"),
     ]
     for sql in sqls:
         assert "date_trunc" not in sql and "DATE_FORMAT" not in sql and "`" not in sql
         assert sql.count("%s") <= 1
-    assert "date_trunc('day', event_time)" in analytics.funnel_sql("postgresql")
-    assert "FROM events_per_minute" in analytics.growth_sql("postgresql", "day")
+    assert "date_trunc('day', event_time)" in funnel_sql("postgresql")
+    assert "FROM events_per_minute" in growth_sql("postgresql", "day")
 
 
 def test_top_products_order_follows_by() -> None:
@@ -157,12 +163,21 @@ def test_growth_keeps_the_last_periods_and_the_base_of_the_first() -> None:
     assert growth_report([], "day", 2).rows == []
 
 
+def test_an_empty_report_keeps_its_columns_and_totals_line() -> None:
+    assert [empty(name, "", 10).rows for name in analytics.REPORTS] == [[], [], [], []]
+    assert empty("top-products", "units", 10).footer == (
+        "purchases: 0 unit(s) of 0 product(s), revenue 0.00; ranked by units",
+    )
+    assert empty("growth", "hour", 10).columns[0] == Column("hour", "hour (UTC)")
+    assert empty("growth", "day", 10).columns[0] == Column("day", "day (UTC)")
+
+
 # --- formatting ---------------------------------------------------------------------------------
 
 
 def _sample() -> Report:
     columns = (Column("name", "name"), Column("units", "units", True), Column("v", "value", True))
-    rows: list[dict[str, analytics.Cell]] = [
+    rows: list[dict[str, Cell]] = [
         {"name": "Kettle, big", "units": 12, "v": Decimal("1234.50")},
         {"name": None, "units": 3, "v": None},
     ]

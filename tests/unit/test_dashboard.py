@@ -1,20 +1,14 @@
-"""The dashboard without a database: snapshot shaping, queries on a fake connection, the poller's
-cache, the HTTP server on a stub snapshot, the page's escaping rule, and no pyspark import."""
+"""The dashboard without a database or a server: snapshot shaping, queries on a fake connection,
+the poller's cache, the page's escaping rule and the command line's argument errors (its HTTP
+server and processes: tests/integration/test_dashboard_http.py, test_dashboard_process.py)."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,52 +19,15 @@ import pytest
 from spark_app.commands.dashboard import cli, snapshot
 from spark_app.commands.dashboard.poller import Poller, SnapshotStore
 from spark_app.commands.dashboard.queries import Fetcher, Rollup
-from spark_app.commands.dashboard.server import DashboardServer, host_name, load_static
+from spark_app.commands.dashboard.server import load_static
 from spark_app.commands.dashboard.snapshot import Fetched, build_snapshot
 from spark_app.commands.health import Limits
 from spark_app.common.database import mysql_from_env
+from tests.dashboard_samples import NOW, batch, fetched
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "spark_app" / "commands" / "dashboard" / "static"
-NOW = datetime(2025, 3, 1, 12, 30, 15)
 SETTINGS = mysql_from_env({"MYSQL_DATABASE": "shop", "MYSQL_USER": "reader"})
-
-
-def batch(
-    seconds_ago: float, read: int, rejected: int = 0, age: float | None = 2.0
-) -> tuple[Any, ...]:
-    """A row of BATCHES_SQL: committed `seconds_ago` before NOW."""
-    return (
-        NOW - timedelta(seconds=seconds_ago),
-        read,
-        read - rejected,
-        rejected,
-        Decimal("250.5"),
-        None if age is None else Decimal(str(age)),
-        None if age is None else Decimal(str(age / 2)),
-        120,
-        30,
-        160,
-        0,
-        1,
-    )
-
-
-def fetched(**parts: Any) -> Fetched:
-    """Every table present with a little data; `parts` replaces some."""
-    base: dict[str, Any] = {
-        "totals": (3, Decimal(3), Decimal(63), Decimal(57), Decimal(2), Decimal(4), Decimal(1)),
-        "batches": [batch(5, 21, 1, 3.0), batch(25, 21, 3, 1.0), batch(45, 21, 0, None)],
-        "last_minute": (3, Decimal(63)),
-        "reject_reasons": [("bad_price", 1), ("missing_user_id", 3)],
-        "latest_rejects": [],
-        "runs": [],
-        "minutes": [],
-        "type_totals": [],
-        "last_run": ("20250301_120000", "running", NOW - timedelta(seconds=10)),
-    }
-    base.update(parts)
-    return Fetched(**base)
 
 
 # --- snapshot shaping (pure) -----------------------------------------------------------------
@@ -433,125 +390,6 @@ def test_poller_publishes_keeps_figures_on_error_and_reconnects() -> None:
     assert store.latest().version == 4
 
 
-def test_store_wait_newer() -> None:
-    store = SnapshotStore()
-    start = store.latest()
-    assert store.wait_newer(start.version, 0.05) == start  # times out
-    timer = threading.Timer(0.05, store.publish, args=({"totals": None}, {"ok": True}))
-    timer.start()
-    newer = store.wait_newer(start.version, 5)
-    timer.join()
-    assert newer.version == start.version + 1 and newer.ok
-
-
-# --- the HTTP server -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def served() -> Iterator[tuple[DashboardServer, SnapshotStore]]:
-    """The server on a free loopback port, with a stub snapshot in its cache."""
-    store = SnapshotStore()
-    store.publish(build_snapshot(fetched(), NOW), {"ok": True, "interval_s": 0.2})
-    server = DashboardServer(("127.0.0.1", 0), store, interval=0.2)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server, store
-    server.stop()
-    server.server_close()
-    thread.join(5)
-
-
-def get(
-    server: DashboardServer, path: str, method: str = "GET", host: str | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=5)  # type: ignore[misc]
-    headers = {} if host is None else {"Host": host}
-    connection.request(method, path, headers=headers)
-    response = connection.getresponse()
-    body = response.read()
-    connection.close()
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
-
-
-def test_page_and_static_files(served: tuple[DashboardServer, SnapshotStore]) -> None:
-    server, _ = served
-    status, headers, body = get(server, "/")
-    assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
-    assert b'id="rows-written"' in body and b'id="rows-rejected"' in body
-    assert headers["content-security-policy"].startswith("default-src 'self'")
-    assert headers["x-content-type-options"] == "nosniff"
-    status, headers, body = get(server, "/static/dashboard.js")
-    assert status == 200 and headers["content-type"].startswith("text/javascript")
-    assert b"EventSource" in body
-    assert get(server, "/static/dashboard.css")[1]["content-type"].startswith("text/css")
-    status, headers, body = get(server, "/static/dashboard.js", method="HEAD")
-    assert status == 200 and body == b"" and int(headers["content-length"]) > 0
-
-
-def test_only_known_paths(served: tuple[DashboardServer, SnapshotStore]) -> None:
-    server, _ = served
-    for path in ("/nope", "/static/", "/static/../cli.py", "/static/%2e%2e/cli.py", "/cli.py"):
-        status, headers, _ = get(server, path)
-        assert status == 404, path
-        assert headers["x-content-type-options"] == "nosniff"
-    assert get(server, "/api/snapshot", method="POST")[0] == 405
-
-
-def test_foreign_host_names_are_refused_on_loopback(
-    served: tuple[DashboardServer, SnapshotStore],
-) -> None:
-    server, _ = served
-    assert get(server, "/api/snapshot", host="attacker.example:8050")[0] == 403
-    assert get(server, "/api/snapshot", host="localhost:8050")[0] == 200
-    assert host_name("[::1]:8050") == "::1" and host_name("LocalHost") == "localhost"
-
-
-def test_snapshot_api(served: tuple[DashboardServer, SnapshotStore]) -> None:
-    server, _ = served
-    status, headers, body = get(server, "/api/snapshot?x=1")
-    assert status == 200 and headers["content-type"] == "application/json"
-    assert headers["cache-control"] == "no-store"
-    document = json.loads(body)
-    assert document["totals"]["rows_written"] == 57
-    assert document["status"]["ok"] is True
-
-
-def read_event(response: http.client.HTTPResponse) -> dict[str, Any]:
-    """The next `data:` message of an event stream, parsed."""
-    while True:
-        line = response.readline()
-        assert line, "stream ended"
-        if line.startswith(b"data: "):
-            return dict(json.loads(line[len(b"data: ") :]))
-
-
-def test_stream_pushes_new_snapshots(served: tuple[DashboardServer, SnapshotStore]) -> None:
-    server, store = served
-    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=5)  # type: ignore[misc]
-    connection.request("GET", "/api/stream")
-    response = connection.getresponse()
-    assert response.status == 200
-    assert response.getheader("Content-Type") == "text/event-stream"
-    assert response.getheader("Content-Security-Policy", "").startswith("default-src 'self'")
-    assert read_event(response)["totals"]["rows_written"] == 57
-    updated = fetched(totals=(4, 4, 84, 78, 2, 4, 1))
-    store.publish(build_snapshot(updated, NOW), {"ok": True})
-    assert read_event(response)["totals"]["rows_written"] == 78
-    started = time.monotonic()
-    assert read_event(response)["totals"]["rows_written"] == 78  # the heartbeat repeats it
-    assert time.monotonic() - started < 3
-    connection.close()
-
-
-def test_healthz_follows_the_last_poll(served: tuple[DashboardServer, SnapshotStore]) -> None:
-    server, store = served
-    assert get(server, "/healthz")[:3:2] == (200, b"ok\n")
-    store.publish(None, {"ok": False, "error": "database unreachable"})
-    assert get(server, "/healthz")[0] == 503
-    document = json.loads(get(server, "/api/snapshot")[2])
-    assert document["totals"]["rows_written"] == 57 and document["status"]["ok"] is False
-
-
 # --- the page's code -------------------------------------------------------------------------
 
 
@@ -577,17 +415,6 @@ def test_static_files_are_loaded_from_the_package() -> None:
     assert {"index.html", "dashboard.js", "dashboard.css", "favicon.svg"} <= set(load_static())
 
 
-def test_importing_the_dashboard_does_not_import_pyspark() -> None:
-    code = (
-        "import sys, spark_app.dashboard, spark_app.commands.dashboard.cli;"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j')))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]"
-
-
 # --- the command line ------------------------------------------------------------------------
 
 
@@ -607,62 +434,3 @@ def test_missing_settings_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
         if key.startswith(("MYSQL_", "PG", "INGEST_SINK")):
             monkeypatch.delenv(key)
     assert cli.main(["--port", "0"]) == 2
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def test_serves_without_a_database_and_stops_on_sigterm() -> None:
-    """Database down: the page is up, /healthz says 503, the banner has the error; exit 0."""
-    port, dead = free_port(), free_port()
-    env = {
-        **os.environ,
-        "MYSQL_HOST": "127.0.0.1",
-        "MYSQL_PORT": str(dead),
-        "MYSQL_DATABASE": "shop",
-        "MYSQL_USER": "reader",
-        "MYSQL_PASSWORD": "not-shown-anywhere",
-        "INGEST_SINK": "mysql",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "spark_app.dashboard",
-        "--port",
-        str(port),
-        "--interval",
-        "0.2",
-    ]
-    process = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        deadline = time.monotonic() + 20
-        document: dict[str, Any] = {}
-        while time.monotonic() < deadline and not document.get("status", {}).get(
-            "error", ""
-        ).startswith("database"):
-            time.sleep(0.1)
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                connection.request("GET", "/api/snapshot")
-                document = json.loads(connection.getresponse().read())
-                connection.request("GET", "/healthz")
-                health = connection.getresponse()
-                health.read()
-                connection.close()
-            except OSError:
-                continue
-        assert document["status"]["error"].startswith("database unreachable at reader@")
-        assert health.status == 503
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=15)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0
-    assert "not-shown-anywhere" not in output

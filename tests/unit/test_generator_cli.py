@@ -1,8 +1,6 @@
 """Tests of the generator command line: flags, seeding, the loop, stop requests (the real process
 and its signals: tests/integration/test_generator_process.py)."""
 
-import csv
-import io
 import logging
 import signal
 from datetime import UTC, datetime, timedelta
@@ -12,23 +10,13 @@ from pathlib import Path
 import pytest
 
 from generator import cli
-from generator.records import COLUMNS, build_catalog
+from generator.records import MAX_EVENT_GAP_MS, build_catalog
 from generator.writer import FileDropper
+from tests.generator_files import csv_files, read_rows
 
 
 def run_main(out: Path, *args: str) -> int:
     return cli.main(["--output-dir", str(out), "--interval", "0", *args])
-
-
-def csv_files(directory: Path) -> list[Path]:
-    return sorted(directory.glob("events_*.csv"))
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    text = path.read_text(encoding="utf-8")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    assert tuple(reader.fieldnames or ()) == COLUMNS
-    return list(reader)
 
 
 def contents(directory: Path) -> list[bytes]:
@@ -113,9 +101,13 @@ def test_seeded_event_times_increase_across_files_without_interval(tmp_path: Pat
 def test_unseeded_event_times_are_now_in_utc(tmp_path: Path) -> None:
     before = datetime.now(UTC).replace(microsecond=0)
     assert run_main(tmp_path, "--files", "1") == 0
+    after = datetime.now(UTC)
     times = [datetime.fromisoformat(r["event_time"]) for r in read_rows(csv_files(tmp_path)[0])]
     assert all(t.utcoffset() == timedelta(0) for t in times)
-    assert all(before <= t < before + timedelta(seconds=30) for t in times)
+    # The first event is the clock read during the run; the rest follow it in gaps of at most
+    # MAX_EVENT_GAP_MS.
+    assert before <= times[0] <= after
+    assert times[-1] - times[0] <= timedelta(milliseconds=MAX_EVENT_GAP_MS * (len(times) - 1))
     assert times == sorted(times)
 
 

@@ -1,20 +1,13 @@
-"""/metrics without a database: the collector over a snapshot, read back with the client
-library's own parsers; the HTTP route; and the alert rules and Grafana dashboard of deploy/,
-whose every ingest_ metric must exist in the exposition (no Prometheus or Grafana runs here)."""
+"""/metrics without a database or a server: the collector over a snapshot, read back with the
+client library's own parsers; and the alert rules and Grafana dashboard of deploy/, whose every
+ingest_ metric must exist in the exposition (no Prometheus or Grafana runs here). The HTTP route
+and promtool: tests/integration/test_metrics_http.py, test_promtool.py."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
-import shutil
-import subprocess
-import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from datetime import timedelta
 
 import pytest
 import yaml
@@ -27,107 +20,23 @@ from prometheus_client.parser import text_string_to_metric_families
 from spark_app.commands.dashboard import snapshot
 from spark_app.commands.dashboard.metrics import MetricsEndpoint, SnapshotCollector
 from spark_app.commands.dashboard.poller import SnapshotStore
-from spark_app.commands.dashboard.server import DashboardServer
 from spark_app.commands.dashboard.snapshot import Fetched, build_snapshot, stream_state
 from spark_app.commands.health import Limits
 from spark_app.common.batch_metrics import LastBatch, LastRun
-from spark_app.common.checkpoint import PendingBatch
-
-REPO = Path(__file__).resolve().parents[2]
-ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
-PROMETHEUS = REPO / "deploy" / "prometheus" / "prometheus.yml"
-GRAFANA = REPO / "deploy" / "grafana"
-NOW = datetime(2025, 3, 1, 12, 30, 15)
-OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-# As Prometheus 3 asks.
-PROMETHEUS_ACCEPT = (
-    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
-    "application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;"
-    "escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+from tests.conftest import REPO
+from tests.dashboard_samples import NOW
+from tests.metrics_samples import (
+    ALERTS,
+    EXPECTED_TYPES,
+    GRAFANA,
+    PROMETHEUS,
+    PROMETHEUS_ACCEPT,
+    Clock,
+    endpoint,
+    fetched,
 )
-DURATIONS = len(snapshot.DURATION_BUCKETS_S)
-FRESHNESS = len(snapshot.FRESHNESS_BUCKETS_S)
 
-EXPECTED_TYPES = {
-    "ingest_dashboard_poll_success": "gauge",
-    "ingest_dashboard_poll_duration_seconds": "gauge",
-    "ingest_dashboard_snapshot_age_seconds": "gauge",
-    "ingest_batches": "counter",
-    "ingest_batch_retries": "counter",
-    "ingest_files_committed": "counter",
-    "ingest_rows_read": "counter",
-    "ingest_rows_written": "counter",
-    "ingest_rows_duplicate": "counter",
-    "ingest_rows_rejected": "counter",
-    "ingest_batch_duration_seconds": "histogram",
-    "ingest_freshness_seconds": "histogram",
-    "ingest_stream_state": "gauge",
-    "ingest_healthy": "gauge",
-    "ingest_files_waiting": "gauge",
-    "ingest_last_commit_age_seconds": "gauge",
-    "ingest_run_heartbeat_age_seconds": "gauge",
-    "ingest_batch_pending_seconds": "gauge",
-}
-
-
-def batch(seconds_ago: float, read: int, rejected: int, age: float | None) -> tuple[Any, ...]:
-    """A row of BATCHES_SQL, committed `seconds_ago` before NOW."""
-    return (
-        NOW - timedelta(seconds=seconds_ago), read, read - rejected, rejected, Decimal("250.5"),
-        None if age is None else Decimal(str(age)), None if age is None else Decimal("1"),
-        120, 30, 160, 0, 1,
-    )  # fmt: skip
-
-
-def distributions_row() -> tuple[Any, ...]:
-    """Four batches lasting 0.04, 0.2, 0.2 and 400 s; three with files aged 0.3, 4 and 7200 s."""
-    durations = [1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]
-    freshness = [1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2]
-    assert len(durations) == DURATIONS and len(freshness) == FRESHNESS
-    return (Decimal(400_440), 4, *durations, Decimal("7204.3"), 3, *freshness)
-
-
-def fetched(**parts: Any) -> Fetched:
-    """Every table present, figures chosen to be told apart; `parts` replaces some."""
-    base: dict[str, Any] = {
-        "totals": (4, Decimal(5), Decimal(84), Decimal(70), Decimal(3), Decimal(11), Decimal(2)),
-        "batches": [batch(5, 21, 2, 3.0), batch(25, 21, 3, 1.0), batch(45, 42, 6, None)],
-        "last_minute": (3, Decimal(84)),
-        "reject_reasons": [("bad_price", 2), ("missing_user_id", 7), ("sink_refused", 2)],
-        "latest_rejects": [],
-        "runs": [],
-        "minutes": [],
-        "type_totals": [],
-        "last_run": (
-            "20250301_120000", "running", NOW - timedelta(seconds=10), NOW - timedelta(hours=1)
-        ),
-        "distributions": distributions_row(),
-        "waiting": 2,
-        "checkpoint_read": True,
-        "pending": PendingBatch(9, "q", datetime(2025, 3, 1, 12, 30, 3, tzinfo=UTC), 0.0),
-    }  # fmt: skip
-    base.update(parts)
-    return Fetched(**base)
-
-
-class Clock:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def endpoint(
-    parts: Fetched | None = None, clock: Clock | None = None
-) -> tuple[MetricsEndpoint, SnapshotStore, Clock]:
-    """/metrics over a store holding one successful poll of `parts`."""
-    clock = clock or Clock()
-    store = SnapshotStore(monotonic=clock)
-    store.publish(build_snapshot(parts or fetched(), NOW), {"ok": True, "poll_ms": 12.5})
-    return MetricsEndpoint(SnapshotCollector(store, "mysql", monotonic=clock)), store, clock
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
 def classic(metrics: MetricsEndpoint) -> dict[str, Metric]:
@@ -328,52 +237,6 @@ def test_distributions_part_of_the_snapshot() -> None:
     assert build_snapshot(fetched(distributions=None), NOW)["distributions"] is None
 
 
-# --- the HTTP route --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def server() -> Iterator[DashboardServer]:
-    metrics, store, _ = endpoint()
-    served = DashboardServer(("127.0.0.1", 0), store, interval=0.2, metrics=metrics.render)
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
-    thread.start()
-    yield served
-    served.stop()
-    served.server_close()
-
-
-def get(server: DashboardServer, path: str, accept: str | None = None) -> tuple[int, str, str]:
-    host, port = server.server_address[:2]
-    connection = http.client.HTTPConnection(str(host), int(port), timeout=5)
-    try:
-        connection.request("GET", path, headers={"Accept": accept} if accept else {})
-        response = connection.getresponse()
-        return response.status, response.getheader("Content-Type", ""), response.read().decode()
-    finally:
-        connection.close()
-
-
-def test_metrics_route_honours_accept(server: DashboardServer) -> None:
-    status, kind, body = get(server, "/metrics", PROMETHEUS_ACCEPT)
-    assert status == 200 and kind.startswith("application/openmetrics-text; version=1.0.0")
-    assert body.endswith("# EOF\n")
-    status, kind, body = get(server, "/metrics")
-    assert status == 200 and kind == "text/plain; version=0.0.4; charset=utf-8"
-    names = {family.name for family in text_string_to_metric_families(body)}
-    assert names == set(EXPECTED_TYPES)
-
-
-def test_no_metrics_route_without_an_endpoint() -> None:
-    served = DashboardServer(("127.0.0.1", 0), SnapshotStore(), interval=0.2)
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
-    thread.start()
-    try:
-        assert get(served, "/metrics")[0] == 404
-    finally:
-        served.stop()
-        served.server_close()
-
-
 # --- the alert rules, the Grafana dashboard, the docs ----------------------------------------
 
 METRIC = re.compile(r"\bingest_[a-z0-9_]+")
@@ -441,12 +304,3 @@ def test_prometheus_config_loads_the_rules_and_scrapes_the_dashboard() -> None:
     assert [PROMETHEUS.parent / name for name in config["rule_files"]] == [ALERTS]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert jobs["ingest-dashboard"].get("metrics_path", "/metrics") == "/metrics"
-
-
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
-def test_promtool_accepts_the_rules_and_the_config() -> None:
-    for args in (["check", "rules", str(ALERTS)], ["check", "config", str(PROMETHEUS)]):
-        result = subprocess.run(
-            ["promtool", *args], capture_output=True, text=True, timeout=60, check=False
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
