@@ -16,7 +16,8 @@ from typing import Any
 
 from benchmarks import procs
 from benchmarks.databases import Schema
-from spark_app.common.database import DatabaseSettings, Kind, connect
+from spark_app.common.database import DatabaseSettings, Kind
+from spark_app.sink.drivers import connect
 
 PLAIN_TABLE = "events_plain"
 # Printed by plain_spark_jdbc.py with the seconds its write loop took.

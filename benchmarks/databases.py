@@ -12,8 +12,9 @@ from typing import Any
 
 from localmysql import LocalServer, free_port
 from localpg import LocalPostgres
-from spark_app.common.database import DatabaseSettings, Kind, connect, settings_from_env
+from spark_app.common.database import DatabaseSettings, Kind, settings_from_env
 from spark_app.sink import dialect_for
+from spark_app.sink.drivers import connect
 
 log = logging.getLogger("benchmarks")
 

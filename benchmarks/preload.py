@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from pyarrow import csv
 
 from benchmarks.databases import Schema
-from spark_app.common.database import connect
+from spark_app.sink.drivers import connect
 
 COLUMNS = (
     "event_id", "user_id", "product_id", "event_type", "price", "event_time", "source_file",

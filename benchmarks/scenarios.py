@@ -63,7 +63,7 @@ FULL = Sizes(
     files_per_trigger=(20, 4),
     big_table_rows=10_000_000,
     history_small=100,
-    history_large=10_000,
+    history_large=100_000,
     history_probes=20,
     large_rows=2_000_000,
     large_multiples=(8, 40),
@@ -697,7 +697,7 @@ def history(ctx: Context, db: Database) -> dict[str, Any]:
 
     for path in sorted(later.glob("*.csv")):
         os.replace(path, drop / path.name)
-    fill = [*base, "--available-now", "--max-files-per-trigger", "500"]
+    fill = [*base, "--available-now", "--max-files-per-trigger", "1000"]
     procs.run(procs.spark_submit(MAIN, fill), schema.env(ctx.env), ctx.log("history_fill_large"),
               timeout=7200)  # fmt: skip
     result[f"after_{large}"] = _trigger_latency(ctx, schema, base, drop, second, "large")

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 # With --seed, event times come from this virtual clock, not the wall clock, so runs repeat.
 VIRTUAL_EPOCH: Final = datetime(2026, 1, 1, tzinfo=UTC)
-# The longest a stop request waits to be noticed while sleeping between files.
+# The longest a stop signal waits to be noticed while sleeping between files.
 STOP_POLL_SECONDS: Final = 0.05
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 # "dim_" sorts before "events_": a dimension file and the events file after it that share a
@@ -167,8 +167,8 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
     )
 
 
-class StopRequest:
-    """A stop asked for by SIGINT or SIGTERM, honoured between files."""
+class StopSignal:
+    """SIGINT or SIGTERM, recorded and honoured between files; it also cuts the wait short."""
 
     def __init__(self) -> None:
         self.signal_name: str | None = None
@@ -195,7 +195,7 @@ class StopRequest:
 
 
 @contextmanager
-def stop_on_signals(stop: StopRequest) -> Iterator[None]:
+def stop_on_signals(stop: StopSignal) -> Iterator[None]:
     """Route SIGINT and SIGTERM to ``stop``, restoring the previous handlers afterwards."""
     if threading.current_thread() is not threading.main_thread():
         # Python only lets the main thread install handlers; elsewhere run without them.
@@ -303,7 +303,7 @@ def run(
     rng: random.Random,
     catalog: Catalog,
     dropper: FileDropper,
-    stop: StopRequest,
+    stop: StopSignal,
     entity_fake: Faker | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunStats:
@@ -360,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fake, rng = seeded_sources(settings.seed)
     catalog = build_catalog()
     entity_fake = Faker() if settings.entities else None
-    stop = StopRequest()
+    stop = StopSignal()
     try:
         settings.output_dir.mkdir(parents=True, exist_ok=True)
         with stop_on_signals(stop):

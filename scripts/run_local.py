@@ -17,9 +17,10 @@ import psutil
 
 from localmysql import LocalServer, ServerError, free_port
 from localpg import LocalPostgres
-from spark_app.common.database import SettingsError, connect, settings_from_env
-from spark_app.common.errors import database_errors, summarize
+from spark_app.common.database import SettingsError, settings_from_env
+from spark_app.common.errors import summarize
 from spark_app.sink import dialect_for
+from spark_app.sink.drivers import connect, database_errors
 
 REPO = Path(__file__).resolve().parent.parent
 DATABASE = "ingest"

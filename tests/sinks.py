@@ -12,8 +12,9 @@ from typing import Any
 
 from localmysql import LocalServer
 from localpg import LocalPostgres
-from spark_app.common.database import DatabaseSettings, connect, settings_from_env
+from spark_app.common.database import DatabaseSettings, settings_from_env
 from spark_app.sink import dialect_for
+from spark_app.sink.drivers import connect
 
 
 def _mysql_env(account: Any) -> dict[str, str]:

@@ -34,10 +34,11 @@ from collections.abc import Sequence
 from spark_app.commands.analytics_queries import fetch
 from spark_app.commands.analytics_render import FORMATTERS
 from spark_app.commands.analytics_reports import empty
-from spark_app.common.database import SettingsError, connect, sink_from_env
-from spark_app.common.errors import database_errors, is_missing_table, summarize
+from spark_app.common.database import SettingsError, sink_from_env
+from spark_app.common.errors import summarize
 from spark_app.common.exits import EXIT_DATABASE, EXIT_OK, EXIT_USAGE
 from spark_app.common.numbers import positive_int
+from spark_app.sink.drivers import connect, database_errors, is_missing_table
 
 DEFAULT_LIMIT = 10
 FORMATS = tuple(FORMATTERS)

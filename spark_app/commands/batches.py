@@ -45,14 +45,14 @@ from spark_app.common.database import (
     SINKS,
     DatabaseSettings,
     SettingsError,
-    connect,
     settings_from_env,
     sink_from_env,
 )
-from spark_app.common.errors import database_errors, summarize
+from spark_app.common.errors import summarize
 from spark_app.common.exits import EXIT_DATABASE, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from spark_app.common.numbers import number_arg
 from spark_app.sink.batch import BatchKey
+from spark_app.sink.drivers import connect, database_errors
 
 DEFAULT_CHECKPOINT = "checkpoints/events"
 DEFAULT_DEAD_LETTER = "dead_letter"

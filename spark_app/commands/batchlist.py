@@ -14,11 +14,11 @@ from typing import Any
 from spark_app.commands import batchstore, deadletter
 from spark_app.commands.batchstore import RefusedBatch, RunInfo
 from spark_app.common.checkpoint import PendingBatch, describe_age, pending_batch, query_id
-from spark_app.common.database import DatabaseSettings, connect
-from spark_app.common.errors import database_errors, is_missing_table
+from spark_app.common.database import DatabaseSettings
 from spark_app.common.exits import EXIT_FAILED, EXIT_OK
 from spark_app.common.paths import local_path
 from spark_app.sink.batch import BatchKey
+from spark_app.sink.drivers import connect, database_errors, is_missing_table
 from spark_app.sink.sourcelog import batch_files
 from spark_app.sink.staging import SUFFIX, StagedFileError, Staging, local_folder
 

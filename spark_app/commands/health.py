@@ -35,10 +35,11 @@ from spark_app.common import batch_metrics as batchstats
 from spark_app.common.backlog import waiting_files
 from spark_app.common.batch_metrics import LastBatch, LastRun, RecentRejects
 from spark_app.common.checkpoint import PendingBatch, pending_batch
-from spark_app.common.database import DatabaseSettings, SettingsError, connect, sink_from_env
-from spark_app.common.errors import database_errors, is_missing_table, summarize
+from spark_app.common.database import DatabaseSettings, SettingsError, sink_from_env
+from spark_app.common.errors import summarize
 from spark_app.common.exits import EXIT_FAILED, EXIT_OK
 from spark_app.common.numbers import non_negative_int, number_arg, positive_int
+from spark_app.sink.drivers import connect, database_errors, is_missing_table
 
 
 @dataclass(frozen=True)

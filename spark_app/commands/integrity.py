@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from spark_app.common.database import SettingsError, connect, sink_from_env
-from spark_app.common.errors import database_errors, is_missing_table, summarize
+from spark_app.common.database import SettingsError, sink_from_env
+from spark_app.common.errors import summarize
 from spark_app.common.exits import EXIT_DATABASE, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from spark_app.common.numbers import number_arg
+from spark_app.sink.drivers import connect, database_errors, is_missing_table
 
 DEFAULT_GRACE_SECONDS = 300.0
 
@@ -214,7 +215,7 @@ def check(connection: Any, grace_seconds: float, now: datetime) -> list[Finding]
     """Run every check on an open connection; the kinds found, in KINDS order (empty: clean).
 
     Read only: the transaction is rolled back. Database errors (a missing table among them,
-    see errors.is_missing_table) are the caller's to handle.
+    see drivers.is_missing_table) are the caller's to handle.
     """
     cutoff = utc_naive(now) - timedelta(seconds=grace_seconds)
     findings = []

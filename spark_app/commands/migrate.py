@@ -13,9 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from spark_app.common.database import SINKS, SettingsError, settings_from_env
-from spark_app.common.errors import database_errors, summarize
+from spark_app.common.errors import summarize
 from spark_app.common.exits import EXIT_DATABASE, EXIT_OK, EXIT_USAGE
 from spark_app.sink import dialect_for
+from spark_app.sink.drivers import database_errors
 from spark_app.sink.schema import SchemaError, migration_files
 
 

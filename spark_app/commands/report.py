@@ -19,11 +19,12 @@ from typing import Any
 from spark_app.commands import charts
 from spark_app.common import batch_metrics as batchstats
 from spark_app.common.batch_metrics import BatchRow
-from spark_app.common.database import SettingsError, connect, sink_from_env
-from spark_app.common.errors import database_errors, is_missing_table, summarize
+from spark_app.common.database import SettingsError, sink_from_env
+from spark_app.common.errors import summarize
 from spark_app.common.exits import EXIT_DATABASE, EXIT_OK, EXIT_USAGE
 from spark_app.common.numbers import positive_int
 from spark_app.common.stats import percentile
+from spark_app.sink.drivers import connect, database_errors, is_missing_table
 
 DEFAULT_OUTPUT = "runs/report.png"
 

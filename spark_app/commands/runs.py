@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from spark_app.common.database import DatabaseSettings, SettingsError, connect, sink_from_env
-from spark_app.common.errors import database_errors, summarize
+from spark_app.common.database import DatabaseSettings, SettingsError, sink_from_env
+from spark_app.common.errors import summarize
 from spark_app.common.exits import EXIT_DATABASE, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from spark_app.runhistory import store as runstore
 from spark_app.runhistory.record import RunRecord
@@ -33,6 +33,7 @@ from spark_app.runhistory.rules import (
     records_of,
 )
 from spark_app.sink import dialect_for
+from spark_app.sink.drivers import connect, database_errors, is_duplicate_key
 from spark_app.sink.schema import SchemaError
 
 
@@ -120,7 +121,7 @@ def _write(
             with connect(settings) as handle:
                 runstore.insert_runs(handle, records, "imported")
         except database_errors() as exc:
-            if _is_duplicate_key(exc):
+            if is_duplicate_key(exc):
                 raise CommandError(
                     EXIT_INVALID, f"run_id: already in pipeline_runs: {summarize(exc)}"
                 ) from None
@@ -133,10 +134,6 @@ def _write(
                 runstore.delete_runs(handle, [r.run_id for r in records])
         code = EXIT_INVALID if isinstance(exc, runstore.DuplicateRunError) else EXIT_USAGE
         raise CommandError(code, str(exc)) from None
-
-
-def _is_duplicate_key(exc: BaseException) -> bool:
-    return getattr(exc, "errno", None) == 1062 or getattr(exc, "sqlstate", None) == "23505"
 
 
 def validate(path: Path) -> str:

@@ -1,1 +1,1 @@
-"""Helpers shared by the job and the commands, free of pyspark: settings, connections, numbers."""
+"""Helpers shared by the job and the commands, free of pyspark: settings, numbers, exit codes."""

@@ -1,17 +1,17 @@
-"""Where the sink lives and how to connect to it: one helper for the job and every command.
+"""Where the sink lives: one database account's settings, for the job and every command.
 
 Settings come from the environment only (MYSQL_* for MySQL, the libpq PG* variables for
-PostgreSQL); a password is never part of a repr, a URL or a log line.
+PostgreSQL); a password is never part of a repr, a URL or a log line. Connecting with them is
+each database's own: spark_app.sink.drivers.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 Kind = Literal["mysql", "postgresql"]
 SINKS: tuple[Kind, ...] = ("mysql", "postgresql")
@@ -136,70 +136,3 @@ def sink_from_env(environ: Mapping[str, str]) -> DatabaseSettings:
             else "mysql"
         )
     return settings_from_env(kind, environ)
-
-
-def _mysql_args(settings: DatabaseSettings, timeout: int) -> dict[str, Any]:
-    from mysql.connector.constants import ClientFlag
-
-    args: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "database": settings.database,
-        "user": settings.user,
-        "password": settings.password,
-        "connection_timeout": timeout,
-        "autocommit": False,
-        "time_zone": "+00:00",
-        # Without FOUND_ROWS a no-op duplicate update counts 0 rows: rowcount = inserted.
-        "client_flags": [-ClientFlag.FOUND_ROWS],
-    }
-    mode = settings.ssl_mode
-    if mode == "DISABLED":
-        args["ssl_disabled"] = True
-    elif mode is not None:
-        if settings.ssl_ca:
-            args["ssl_ca"] = settings.ssl_ca
-        args["ssl_verify_cert"] = mode in ("VERIFY_CA", "VERIFY_IDENTITY")
-        args["ssl_verify_identity"] = mode == "VERIFY_IDENTITY"
-    return args
-
-
-def _postgresql_args(settings: DatabaseSettings, timeout: int) -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "dbname": settings.database,
-        "user": settings.user,
-        "connect_timeout": timeout,
-        "autocommit": False,
-        # Timestamps hold UTC; the server's own TimeZone must not shift what we read or write.
-        "options": "-c TimeZone=UTC",
-    }
-    if settings.password:
-        args["password"] = settings.password
-    if settings.ssl_mode:
-        args["sslmode"] = settings.ssl_mode
-    if settings.ssl_ca:
-        args["sslrootcert"] = settings.ssl_ca
-    return args
-
-
-def open_connection(settings: DatabaseSettings, timeout: int = 10, **extra: Any) -> Any:
-    """A new DB-API connection (autocommit off, session zone UTC); the caller closes it."""
-    if settings.kind == "mysql":
-        import mysql.connector
-
-        return mysql.connector.connect(**{**_mysql_args(settings, timeout), **extra})
-    import psycopg
-
-    return psycopg.connect(**{**_postgresql_args(settings, timeout), **extra})
-
-
-@contextmanager
-def connect(settings: DatabaseSettings, timeout: int = 10, **extra: Any) -> Iterator[Any]:
-    """A connection that is closed on exit (see open_connection)."""
-    connection = open_connection(settings, timeout, **extra)
-    try:
-        yield connection
-    finally:
-        connection.close()

@@ -39,6 +39,12 @@ def build_session(
         # Spark 4.1+ plans every micro-batch of a stateless query adaptively; a batch here is
         # a few narrow steps with no shuffle to adapt, and the planning costs each trigger.
         "spark.sql.adaptive.streaming.stateless.enabled": "false",
+        # Checkpoint files on a local disk (Spark writes them through FileContext) without
+        # Hadoop's .crc side files: each write is already a temp file renamed into place, and
+        # without Hadoop's native library every created file also forks a `chmod`, twice with
+        # the side file. Halves Spark's own work per trigger (~200 -> ~110 ms here). Reading
+        # and listing input (FileSystem, fs.file.impl) are unchanged.
+        "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.RawLocalFs",
         # A partition's validated rows (at most a piece of input) come back to the
         # driver in the task's status message rather than through the block manager, which
         # can lose a large result under memory pressure (TaskResultLost).

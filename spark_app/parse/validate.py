@@ -14,10 +14,10 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from spark_app.common.markers import FILE_MARKER
 from spark_app.parse import csvsplit, pieces
 from spark_app.parse.schemas import PRICE, RECORDS
 
-FILE_MARKER = "file"
 EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase")
 MAX_ID_CHARS = 64
 MAX_TEXT_CHARS = 255

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-FILE_MARKER = "file"
+from spark_app.common.markers import FILE_MARKER
 
 EVENT_COLUMNS = ("event_id", "user_id", "product_id", "event_type", "price", "event_time")
 USER_COLUMNS = ("user_id", "name", "email", "city", "registered_at")

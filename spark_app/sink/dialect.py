@@ -1,7 +1,7 @@
 """What the batch protocol needs from a database, and the SQL both databases share.
 
-The protocol (protocol.py) is written once against `Dialect`; mysql.py and postgresql.py hold
-what differs: the bulk load, upsert syntax, error codes and the schema's version and grants
+The protocol (protocol.py) is written once against `Dialect`; mysql/ and postgresql/ hold what
+differs: the bulk load, upsert syntax, error codes and the schema's version and grants
 (schema.py applies the migrations). Every value is a bound parameter; the only names put into
 SQL are the fixed table and column names here.
 """
@@ -16,8 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from spark_app.common.database import DatabaseSettings, open_connection
+from spark_app.common.database import DatabaseSettings
 from spark_app.sink.batch import BatchKey, FileEntry, MinuteTotal
+from spark_app.sink.drivers import open_connection
 from spark_app.sink.rows import (
     CHUNK_ROWS,
     REJECTED_INSERT_COLUMNS,

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from spark_app.common import batch_metrics as batchstats
-from spark_app.common.database import DatabaseSettings, connect
+from spark_app.common.database import DatabaseSettings
 from spark_app.common.errors import summarize
 from spark_app.runhistory import store as runstore
 from spark_app.runhistory.record import RunRecord, build_record, run_started_at
+from spark_app.sink.drivers import connect
 from spark_app.telemetry.resources import ResourceSampler, environment
 from spark_app.telemetry.settings import ObservabilitySettings
 

@@ -24,8 +24,9 @@ from pyspark.sql.streaming.listener import (
 from spark_app.common import batch_metrics as batchstats
 from spark_app.common.backlog import waiting_files
 from spark_app.common.batch_metrics import RunTotals
-from spark_app.common.database import DatabaseSettings, connect
+from spark_app.common.database import DatabaseSettings
 from spark_app.common.errors import summarize
+from spark_app.sink.drivers import connect
 
 log = logging.getLogger(__name__)
 

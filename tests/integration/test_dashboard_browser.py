@@ -24,7 +24,8 @@ try:
 except ImportError:  # the test is skipped, with the reason
     sync_api = None
 
-from spark_app.common.database import DatabaseSettings, connect
+from spark_app.common.database import DatabaseSettings
+from spark_app.sink.drivers import connect
 from tests.dashboard_process import running_dashboard
 from tests.sinks import SinkUnderTest
 

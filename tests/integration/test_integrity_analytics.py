@@ -22,7 +22,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from localmysql import free_port
-from spark_app.common.database import connect
+from spark_app.sink.drivers import connect
 from tests.helpers import REPO, generate, run_stream
 from tests.sinks import SinkUnderTest
 

@@ -122,7 +122,7 @@ class _owner:
     """A cursor of the schema owner, committed on exit."""
 
     def __init__(self, sink: SinkUnderTest) -> None:
-        from spark_app.common.database import open_connection
+        from spark_app.sink.drivers import open_connection
 
         self.connection = open_connection(sink.settings("owner"))
 

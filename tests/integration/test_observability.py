@@ -24,7 +24,7 @@ import pytest
 from PIL import Image  # Pillow: a dependency of matplotlib
 
 from localmysql import LocalServer, free_port
-from spark_app.common.database import connect
+from spark_app.sink.drivers import connect
 from tests.conftest import REPO
 from tests.helpers import generate, spark_submit
 from tests.oracle import expected_for

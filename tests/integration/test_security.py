@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from localmysql import LocalServer
-from spark_app.common.database import connect
-from spark_app.common.errors import database_errors
 from spark_app.sink import dialect_for
+from spark_app.sink.drivers import connect, database_errors
 from spark_app.sink.schema import migration_files
 from tests.helpers import assert_sink_matches, generate, spark_submit
 from tests.sinks import SinkUnderTest, _mysql_env

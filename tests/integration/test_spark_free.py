@@ -89,3 +89,16 @@ def test_the_spark_free_packages_never_load_pyspark() -> None:
 def test_the_probe_sees_a_module_that_loads_pyspark() -> None:
     result = probe(["spark_app.common.stats", "spark_app.parse.validate"])
     assert result["culprit"] == "spark_app.parse.validate"
+
+
+def test_connecting_loads_neither_arrow_nor_psycopg() -> None:
+    # The health check runs every few seconds: it connects through the drivers, never through
+    # the dialects (pyarrow), and a MySQL sink never needs psycopg.
+    probe = (
+        "import sys, spark_app.sink.drivers, spark_app.commands.health;"
+        "print(sorted({'pyarrow', 'psycopg'} & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"

@@ -26,7 +26,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from spark_app.common.checkpoint import query_id
-from spark_app.common.database import open_connection
+from spark_app.sink.drivers import open_connection
 from tests.helpers import REPO, assert_batches_balance, run_stream, spark_submit
 from tests.integration.test_privileges import documented_kinds, general_log, kind_of
 from tests.sinks import SinkUnderTest

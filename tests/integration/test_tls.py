@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from localmysql import LocalServer, free_port
-from spark_app.common.database import connect
+from spark_app.sink.drivers import connect
 from tests.helpers import assert_sink_matches, generate, run_stream
 from tests.sinks import SinkUnderTest
 

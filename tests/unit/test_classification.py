@@ -14,8 +14,8 @@ import pytest
 from spark_app.common.database import DatabaseSettings
 from spark_app.sink.batch import BatchKey, FileEntry
 from spark_app.sink.dialect import RowsMissingError
-from spark_app.sink.mysql import LoadWarningError, MySQLDialect
-from spark_app.sink.postgresql import PostgreSQLDialect
+from spark_app.sink.mysql.dialect import LoadWarningError, MySQLDialect
+from spark_app.sink.postgresql.dialect import PostgreSQLDialect
 from spark_app.sink.protocol import AccountingError, Tally, check_accounting
 
 SETTINGS = DatabaseSettings("mysql", "127.0.0.1", 3306, "ingest", "app", "")

@@ -1,4 +1,4 @@
-"""Tests of the generator command line: flags, seeding, the loop, stop requests (the real process
+"""Tests of the generator command line: flags, seeding, the loop, stop signals (the real process
 and its signals: tests/integration/test_generator_process.py)."""
 
 import logging
@@ -23,8 +23,8 @@ def contents(directory: Path) -> list[bytes]:
     return [p.read_bytes() for p in csv_files(directory)]
 
 
-class VirtualTime(cli.StopRequest):
-    """A stop request on a clock the test owns: sleep moves the clock and records the wait."""
+class VirtualTime(cli.StopSignal):
+    """A stop signal on a clock the test owns: sleep moves the clock and records the wait."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -78,7 +78,7 @@ def test_virtual_time_advances_one_interval_per_file_and_never_back() -> None:
 def test_seeded_event_times_follow_the_virtual_clock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli.StopRequest, "sleep", lambda self, seconds: None)
+    monkeypatch.setattr(cli.StopSignal, "sleep", lambda self, seconds: None)
     args = ["--seed", "3", "--files", "3", "--events-per-file", "1", "--interval", "0.05"]
     assert cli.main(["--output-dir", str(tmp_path), *args]) == 0
     times = [read_rows(p)[0]["event_time"] for p in csv_files(tmp_path)]
@@ -225,12 +225,12 @@ def test_unwritable_output_dir_exits_1(tmp_path: Path, caplog: pytest.LogCapture
     assert any("cannot write to" in r.getMessage() for r in caplog.records)
 
 
-def test_a_stop_request_ends_the_run_after_the_file_in_hand(
+def test_a_stop_signal_ends_the_run_after_the_file_in_hand(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # As when SIGINT arrives while the generator waits between files.
     monkeypatch.setattr(
-        cli.StopRequest, "sleep", lambda self, seconds: self.handle(signal.SIGINT, None)
+        cli.StopSignal, "sleep", lambda self, seconds: self.handle(signal.SIGINT, None)
     )
     with caplog.at_level(logging.INFO, logger="generator"):
         assert cli.main(["--output-dir", str(tmp_path), "--interval", "30"]) == 0
@@ -241,10 +241,10 @@ def test_a_stop_request_ends_the_run_after_the_file_in_hand(
     assert "stopped by SIGINT" in [r.getMessage() for r in caplog.records]
 
 
-def test_signals_go_to_the_stop_request_and_the_handlers_are_restored() -> None:
+def test_signals_go_to_the_stop_signal_and_the_handlers_are_restored() -> None:
     signals = (signal.SIGINT, signal.SIGTERM)
     before = [signal.getsignal(sig) for sig in signals]
-    stop = cli.StopRequest()
+    stop = cli.StopSignal()
     with cli.stop_on_signals(stop):
         assert [signal.getsignal(sig) for sig in signals] == [stop.handle, stop.handle]
     assert [signal.getsignal(sig) for sig in signals] == before

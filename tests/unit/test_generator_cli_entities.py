@@ -35,8 +35,8 @@ class Dropped:
     rows: list[dict[str, str]]
 
 
-class NoWait(cli.StopRequest):
-    """A stop request whose sleep returns at once, so a seeded run covers virtual hours fast."""
+class NoWait(cli.StopSignal):
+    """A stop signal whose sleep returns at once, so a seeded run covers virtual hours fast."""
 
     def sleep(self, seconds: float) -> None:
         return None

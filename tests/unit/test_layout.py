@@ -35,7 +35,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "report": ("commands",),
     "runs": ("commands",),
     "dashboard": ("commands",),
-    "telemetry": ("runhistory", "common"),
+    "telemetry": ("sink", "runhistory", "common"),
     "parse": ("common",),
     "sink": ("common",),
     "runhistory": ("common",),

@@ -18,8 +18,9 @@ from typing import Any, Protocol
 from spark_app.commands.dashboard.queries import Fetcher
 from spark_app.commands.dashboard.snapshot import build_snapshot, iso
 from spark_app.commands.health import Limits
-from spark_app.common.database import DatabaseSettings, open_connection
-from spark_app.common.errors import database_errors, summarize
+from spark_app.common.database import DatabaseSettings
+from spark_app.common.errors import summarize
+from spark_app.sink.drivers import database_errors, open_connection
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from spark_app.commands.dashboard import snapshot
 from spark_app.commands.dashboard.snapshot import Fetched, Row
 from spark_app.common.backlog import waiting_files
 from spark_app.common.checkpoint import pending_batch
-from spark_app.common.errors import database_errors, is_missing_table
+from spark_app.sink.drivers import database_errors, is_missing_table
 
 BATCHES_SQL = (
     "SELECT committed_at, rows_read, rows_written, rows_rejected, rows_per_second,"

@@ -21,9 +21,16 @@ from typing import Any
 import mysql.connector
 import pyarrow as pa
 
-from spark_app.common.database import DatabaseSettings, open_connection
+from spark_app.common.database import DatabaseSettings
 from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal
 from spark_app.sink.dialect import Dialect, RowsMissingError
+from spark_app.sink.drivers import open_connection
+from spark_app.sink.mysql import (
+    DUPLICATE_KEY,
+    PERMISSION_ERRNOS,
+    ROW_REFUSAL_ERRNOS,
+    TRANSIENT_ERRNOS,
+)
 from spark_app.sink.rows import (
     CHUNK_ROWS,
     REJECTED_INSERT_COLUMNS,
@@ -35,19 +42,6 @@ from spark_app.sink.schema import WRITER_PRIVILEGES
 from spark_app.sink.textformat import encode
 
 log = logging.getLogger(__name__)
-
-DUPLICATE_KEY = 1062
-# Worth a retry: connection refused, lost or reset, server going away, lock waits, deadlocks,
-# too many connections, a server shutting down.
-TRANSIENT_ERRNOS = frozenset({1040, 1053, 1205, 1213, 2002, 2003, 2005, 2006, 2013, 2055, 4031})
-PERMISSION_ERRNOS = frozenset({1044, 1045, 1142, 1143, 1227})
-# The database refused some rows' values: NULL in NOT NULL (1048), a duplicate in a unique
-# index added by hand (1062), truncated or out-of-range values (1264, 1265, 1292, 1366, 1367,
-# 1406, 1690), a foreign key (1216, 1452), a trigger's SIGNAL (1644), a CHECK constraint
-# (3819 on MySQL, 4025 on MariaDB).
-ROW_REFUSAL_ERRNOS = frozenset(
-    {1048, 1062, 1216, 1264, 1265, 1292, 1366, 1367, 1406, 1452, 1644, 1690, 3819, 4025}
-)
 
 LOAD_PATH = "load-data"
 INSERT_PATH = "insert"

@@ -14,9 +14,16 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 
-from spark_app.common.database import open_connection
 from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal, without
 from spark_app.sink.dialect import Dialect
+from spark_app.sink.drivers import open_connection
+from spark_app.sink.postgresql import (
+    PERMISSION_STATE,
+    RAISE_EXCEPTION,
+    ROW_REFUSAL_CLASSES,
+    TRANSIENT_STATES,
+    UNIQUE_VIOLATION,
+)
 from spark_app.sink.rows import REJECTED_INSERT_COLUMNS, minute_values, rejected_rows
 from spark_app.sink.schema import WRITER_PRIVILEGES
 from spark_app.sink.textformat import chunks, encode
@@ -24,14 +31,6 @@ from spark_app.sink.textformat import chunks, encode
 COPY_PATH = "copy"
 # Any constant: every writer of this database takes the same lock around its batch.
 BATCH_LOCK = 0x1D6E57
-# Worth a retry: serialization failures, deadlocks, server shutdown or overload.
-TRANSIENT_STATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"})
-PERMISSION_STATE = "42501"
-UNIQUE_VIOLATION = "23505"
-# The database refused some rows' values: data exceptions (class 22), integrity constraints
-# (class 23: NOT NULL, foreign key, unique, CHECK) and a trigger's RAISE EXCEPTION (P0001).
-ROW_REFUSAL_CLASSES = ("22", "23")
-RAISE_EXCEPTION = "P0001"
 
 
 class PostgreSQLDialect(Dialect):
