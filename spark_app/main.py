@@ -28,7 +28,7 @@ from spark_app.job.lifecycle import (
     run_until_stopped,
 )
 from spark_app.job.session import build_session
-from spark_app.job.stream import start_query
+from spark_app.job.stream import start_query, warm_up_query
 from spark_app.sink import dialect_for
 from spark_app.sink.committer import Committer, SinkUnavailableError
 from spark_app.sink.dialect import Dialect
@@ -165,11 +165,10 @@ def run_stream(
     committer = Committer(dialect, config.retry, run_id)
     recorder = RunRecorder(observability, config.database, run_id)
     recorder.start()
-    report_progress(spark, config, observability, run_id)
     pruner = start_archive_pruner(config)
     code = EXIT_FAILED
     try:
-        code = stream(spark, config, committer, stop)
+        code = stream(spark, config, observability, committer, stop)
         return code
     finally:
         committer.close()
@@ -190,13 +189,21 @@ def report_progress(
         )
 
 
-def stream(spark: SparkSession, config: AppConfig, committer: Committer, stop: StopRequest) -> int:
+def stream(
+    spark: SparkSession,
+    config: AppConfig,
+    observability: ObservabilitySettings,
+    committer: Committer,
+    stop: StopRequest,
+) -> int:
     """Recover, warm up, start the query and wait for it to end; returns the exit code."""
     ensure_local_folder(config.stream.input_dir)
     try:
         recover(committer, config)
         committer.warm()
         warm_up(spark, config.stream.piece_bytes)
+        warm_up_query(spark, config.stream)
+        report_progress(spark, config, observability, committer.run_id)
         query = start_query(spark, config.stream, committer)
         log.info(
             "streaming %s -> %s %s (checkpoint %s, query id %s)",

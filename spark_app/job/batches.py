@@ -182,6 +182,17 @@ def write_batch(
     failpoint("batch-committed")
 
 
+def dry_run_batch(
+    batch_df: DataFrame, batch_id: int, *, checkpoint_dir: str, piece_bytes: int
+) -> None:
+    """foreachBatch of the warm-up query: a batch's files read, split and validated the way
+    write_batch does it, nothing written."""
+    spark = batch_df.sparkSession
+    planned = plan(spark, files_of_batch(batch_df, checkpoint_dir, batch_id), piece_bytes)
+    for _ in validated_chunks(spark, planned, piece_bytes):
+        pass
+
+
 WARM_UP_FILE = (
     "event_id,user_id,product_id,event_type,price,event_time\n"
     "warm-up,u,p,view,1.00,2026-01-01T00:00:00Z\n"
