@@ -21,6 +21,7 @@ from spark_app.common.paths import local_path
 from spark_app.sink.batch import FileEntry
 
 _COMPACT = re.compile(r"^(\d+)\.compact$")
+_BATCH_ID = re.compile(r'"batchId":\s*(\d+)')
 
 
 def _log_offset(offsets: Path, batch_id: int) -> int | None:
@@ -35,12 +36,21 @@ def _log_offset(offsets: Path, batch_id: int) -> int | None:
         return None
 
 
-def _entries(path: Path) -> list[dict[str, object]]:
+def _entries(path: Path, wanted: range) -> list[dict[str, object]]:
+    """The entries of these source batches. A compact file holds every file ever read (100,000
+    files: 10 MB), so a line is parsed only when its batchId is wanted (inside a JSON string a
+    quote is escaped: `"batchId":` there is always the key)."""
     try:
         lines = path.read_text("utf-8").splitlines()[1:]
     except OSError:
         return []
-    return [json.loads(line) for line in lines if line.strip()]
+    found = []
+    for line in lines:
+        match = _BATCH_ID.search(line)
+        keep = line.strip() != "" if match is None else int(match[1]) in wanted
+        if keep:
+            found.append(json.loads(line))
+    return found
 
 
 def batch_files(checkpoint_dir: str, batch_id: int) -> list[FileEntry]:
@@ -60,7 +70,7 @@ def batch_files(checkpoint_dir: str, batch_id: int) -> list[FileEntry]:
     missing = []
     for number in wanted:
         if (log / str(number)).exists():
-            found += _entries(log / str(number))
+            found += _entries(log / str(number), wanted)
         else:
             missing.append(number)
     if missing:
@@ -72,7 +82,7 @@ def batch_files(checkpoint_dir: str, batch_id: int) -> list[FileEntry]:
         )
         later = [number for number in compacts if number >= min(missing)]
         if later:
-            found += _entries(log / f"{later[0]}.compact")
+            found += _entries(log / f"{later[0]}.compact", wanted)
     return [
         FileEntry(
             _as_source_path(str(entry["path"])),

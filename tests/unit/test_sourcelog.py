@@ -70,3 +70,23 @@ def test_paths_are_named_as_the_scan_names_them(tmp_path: Path) -> None:
     _source_log(tmp_path, "0", [("a%20b.csv", 0), ("c%2520d.csv", 0), ("%C3%A9.csv", 0)])
     _offsets(tmp_path, 0, 0)
     assert _names(tmp_path, 0) == ["file:/drop/a b.csv", "file:/drop/c%20d.csv", "file:/drop/é.csv"]
+
+
+def test_a_compact_file_is_parsed_only_for_the_batch_wanted(tmp_path: Path) -> None:
+    """Spark writes compact JSON; a file name may even read like the key: it is escaped."""
+    folder = tmp_path / "sources" / "0"
+    folder.mkdir(parents=True)
+    names = ['a"batchId":2.csv', 'b"batchId":1.csv', "c.csv"]
+    lines = [
+        json.dumps({"path": f"file:///drop/{name}", "timestamp": T0, "batchId": n},
+                   separators=(",", ":"))
+        for n, name in enumerate(names)
+    ]  # fmt: skip
+    (folder / "2.compact").write_text("\n".join(["v1", *lines, ""]))
+    for batch_id in range(3):
+        _offsets(tmp_path, batch_id, batch_id)
+    assert [_names(tmp_path, batch_id) for batch_id in range(3)] == [
+        ['file:/drop/a"batchId":2.csv'],
+        ['file:/drop/b"batchId":1.csv'],
+        ["file:/drop/c.csv"],
+    ]
