@@ -19,7 +19,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 from spark_app.common.errors import summarize
 from spark_app.common.exits import EXIT_DATABASE, EXIT_FAILED, EXIT_USAGE
 from spark_app.common.paths import local_path
-from spark_app.job.batches import recover_staged, warm_up
+from spark_app.job.batches import recover_staged
 from spark_app.job.config import AppConfig, ConfigError, load_config
 from spark_app.job.lifecycle import (
     StopRequest,
@@ -28,7 +28,7 @@ from spark_app.job.lifecycle import (
     run_until_stopped,
 )
 from spark_app.job.session import build_session
-from spark_app.job.stream import start_query, warm_up_query
+from spark_app.job.stream import start_query, warm_up
 from spark_app.sink import dialect_for
 from spark_app.sink.committer import Committer, SinkUnavailableError
 from spark_app.sink.dialect import Dialect
@@ -201,8 +201,7 @@ def stream(
     try:
         recover(committer, config)
         committer.warm()
-        warm_up(spark, config.stream.piece_bytes)
-        warm_up_query(spark, config.stream)
+        warm_up(spark, config.stream)
         report_progress(spark, config, observability, committer.run_id)
         query = start_query(spark, config.stream, committer)
         log.info(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -193,29 +192,15 @@ def dry_run_batch(
         pass
 
 
-WARM_UP_FILE = (
-    "event_id,user_id,product_id,event_type,price,event_time\n"
-    "warm-up,u,p,view,1.00,2026-01-01T00:00:00Z\n"
-    "warm-up,,p,view,x,2026-01-01T00:00:00+01:00\n"
-)
-
-
-def warm_up(spark: SparkSession, piece_bytes: int) -> None:
-    """Read, split and validate a tiny file both ways a batch is read (on the driver, and on
-    the executors), before the first file arrives, so that the first batch does not pay for
-    the Python workers, the JIT and code generation. The executors' way on local masters only:
-    an executor elsewhere cannot see the driver's temporary file."""
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="ingest-warm-") as folder:
-        path = Path(folder) / "warm-up.csv"
-        path.write_text(WARM_UP_FILE, encoding="utf-8")
-        piece = pieces.Piece(
-            f"file:{path}", datetime.now(UTC), 0, path.stat().st_size, 1, None, True
-        )
-        rows = sum(chunk.num_rows for chunk in validated_chunks(spark, [piece], piece_bytes))
-        if (spark.sparkContext.master or "local").startswith("local"):
-            rows += _validated(spark, [[piece]]).num_rows
-    log.info("warmed up in %d ms (%d rows)", (time.monotonic() - started) * 1000, rows)
+def warm_up_executors(spark: SparkSession, path: Path) -> int:
+    """Read, split and validate a small local file once on the executors, so that the first
+    large batch does not pay for the Python workers; returns its rows. Local masters only
+    (else 0): an executor elsewhere cannot see the driver's file."""
+    if not (spark.sparkContext.master or "local").startswith("local"):
+        return 0
+    size = path.stat().st_size
+    piece = pieces.Piece(f"file:{path}", datetime.now(UTC), 0, size, 1, None, True)
+    return int(_validated(spark, [[piece]]).num_rows)
 
 
 def recover_staged(committer: Committer, folder: Path | None) -> int:
