@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="large_file: the sizes after the first file, as multiples of it (default 8,40:"
         " about 1 GB and 5 GB at full size)",
     )
+    parser.add_argument(
+        "--large-quoted",
+        type=int,
+        default=None,
+        help="large_file: then one file of this many times the first one's rows, every third"
+        " record quoted around a line break (default 3: about 0.5 GB at full size; 0: none)",
+    )
     parser.add_argument("--output-dir", type=Path, default=procs.REPO / "benchmarks" / "results")
     parser.add_argument(
         "--keep-workdir", action="store_true", help="keep files, logs and server data"
@@ -194,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = scenarios.QUICK if args.quick else scenarios.FULL
     if args.large_multiples is not None:
         sizes = replace(sizes, large_multiples=args.large_multiples)
+    if args.large_quoted is not None:
+        sizes = replace(sizes, large_quoted=args.large_quoted)
     sinks = _sinks(args.sink)
     only = set(args.only or SCENARIOS)
     stem = "quick" if args.quick else "results"

@@ -50,6 +50,8 @@ class Sizes:
     # One file of large_rows events, then files of that many times its rows.
     large_rows: int
     large_multiples: tuple[int, ...]
+    # Then a file of that many times its rows with quoted fields spanning lines (0: none).
+    large_quoted: int
 
 
 FULL = Sizes(
@@ -67,6 +69,7 @@ FULL = Sizes(
     history_probes=20,
     large_rows=2_000_000,
     large_multiples=(8, 40),
+    large_quoted=3,
 )
 QUICK = Sizes(
     fresh_files=5,
@@ -83,6 +86,7 @@ QUICK = Sizes(
     history_probes=4,
     large_rows=30_000,
     large_multiples=(3,),
+    large_quoted=2,
 )
 
 
@@ -354,13 +358,22 @@ def large_source(ctx: Context) -> Path:
     return next(folder.glob("*.csv"))
 
 
-def _multiplied(source: Path, times: int, target: Path) -> Path:
+def _quoted(line: bytes) -> bytes:
+    """The line with its product id (third field) quoted around a CRLF, a comma and a
+    doubled quote: one record over two lines, as RFC 4180 allows."""
+    event_id, user_id, product_id, rest = line.split(b",", 3)
+    return b'%s,%s,"%s\r\n,""q",%s' % (event_id, user_id, product_id, rest)
+
+
+def _multiplied(source: Path, times: int, target: Path, *, quoted: bool = False) -> Path:
     """A file of `times` copies of the source's rows, each copy's event ids made new with a
-    two-digit prefix; written block by block."""
+    two-digit prefix (and, if `quoted`, every third record's product id quoted around a line
+    break); written block by block."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with source.open("rb") as reader, target.open("wb") as writer:
         header = reader.readline()
         writer.write(header)
+        number = 0
         for copy in range(times):
             reader.seek(len(header))
             prefix = b"%02d" % copy
@@ -368,7 +381,13 @@ def _multiplied(source: Path, times: int, target: Path) -> Path:
             while block := reader.read(64 << 20):
                 lines = (carry + block).split(b"\n")
                 carry = lines.pop()
-                writer.write(b"".join(prefix + line + b"\n" for line in lines if line))
+                out = []
+                for line in lines:
+                    if line:
+                        number += 1
+                        out.append(prefix + (_quoted(line) if quoted and number % 3 == 0 else line))
+                if out:
+                    writer.write(b"\n".join(out) + b"\n")
             if carry:
                 writer.write(prefix + carry + b"\n")
     return target
@@ -416,9 +435,18 @@ def _drop_into_running_stream(
     }
 
 
+def _large_run(ctx: Context, db: Database, label: str, path: Path, rows: int) -> dict[str, Any]:
+    """The file through the stream, then through the database's own bulk load."""
+    run = _drop_into_running_stream(ctx, db, label, path, rows)
+    bulk = _bulk_seconds(ctx, db, label, path)
+    run["bulk_seconds"] = round(bulk, 2)
+    run["ratio_to_bulk"] = round(run["seconds"] / bulk, 2)
+    return run
+
+
 def large_file(ctx: Context, db: Database) -> dict[str, Any]:
-    """One large plain file dropped into a running stream with its defaults, and files of
-    several times its size, against the database's own bulk load of the same file."""
+    """One large plain file dropped into a running stream with its defaults, files of several
+    times its size, and a quoted one, against the database's own bulk load of the same file."""
     source = large_source(ctx)
     result: dict[str, Any] = {}
     for times in (1, *ctx.sizes.large_multiples):
@@ -426,13 +454,19 @@ def large_file(ctx: Context, db: Database) -> dict[str, Any]:
         path = source if times == 1 else _multiplied(source, times, ctx.folder(label) / "big.csv")
         rows = count_rows([path])
         log.info("  %s: one file of %d rows (%d MB)", db.kind, rows, path.stat().st_size >> 20)
-        run = _drop_into_running_stream(ctx, db, label, path, rows)
-        bulk = _bulk_seconds(ctx, db, label, path)
-        run["bulk_seconds"] = round(bulk, 2)
-        run["ratio_to_bulk"] = round(run["seconds"] / bulk, 2)
-        result[label] = run
+        result[label] = _large_run(ctx, db, label, path, rows)
         if times != 1:
             path.unlink()
+    if ctx.sizes.large_quoted:
+        times = ctx.sizes.large_quoted
+        label = f"quoted{times}"
+        path = _multiplied(source, times, ctx.folder(label) / "quoted.csv", quoted=True)
+        rows = times * count_rows([source])  # records: a quoted one spans two lines
+        log.info(
+            "  %s: one quoted file of %d records (%d MB)", db.kind, rows, path.stat().st_size >> 20
+        )
+        result[label] = _large_run(ctx, db, label, path, rows)
+        path.unlink()
     base = result["x1"]["us_per_row"]
     for run in result.values():
         run["time_per_row_vs_x1"] = round(run["us_per_row"] / base, 2)

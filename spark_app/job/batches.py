@@ -27,7 +27,14 @@ from spark_app.common.failpoints import failpoint
 from spark_app.common.paths import local_path
 from spark_app.parse import pieces
 from spark_app.parse.schemas import LISTING, PIECES
-from spark_app.parse.validate import parse_pieces, split_here, split_streamed, validate
+from spark_app.parse.validate import (
+    parse_pieces,
+    probe_ranges,
+    split_groups,
+    split_here,
+    split_streamed,
+    validate,
+)
 from spark_app.sink.batch import BatchKey, FileEntry
 from spark_app.sink.committer import Committer
 from spark_app.sink.sourcelog import batch_files
@@ -80,11 +87,7 @@ def plan(
     ranges = pieces.ranges_to_probe(files, piece_bytes)
     probes: list[pieces.Probe] = []
     if ranges:
-        probes = (
-            spark.sparkContext.parallelize(ranges, len(ranges))
-            .map(lambda found: pieces.probe(found[0], found[1], found[2], piece_bytes))
-            .collect()
-        )
+        probes = probe_ranges(spark, ranges, piece_bytes)
     return pieces.pieces_of(files, probes, piece_bytes)
 
 
@@ -94,10 +97,7 @@ def _slices(table: pa.Table) -> Iterator[pa.Table]:
 
 def _validated(spark: SparkSession, groups: list[list[pieces.Piece]]) -> pa.Table:
     """One Spark job: each group one partition, validated, collected as Arrow in order."""
-    partitions = spark.sparkContext.parallelize(
-        [[astuple(piece) for piece in group] for group in groups], len(groups)
-    ).flatMap(lambda group: group)
-    return spark.createDataFrame(partitions, PIECES).transform(parse_pieces).toArrow()
+    return split_groups(spark, groups).transform(validate).toArrow()
 
 
 def validated_chunks(

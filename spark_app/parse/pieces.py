@@ -25,7 +25,7 @@ import pyarrow as pa
 from spark_app.parse import csvsplit
 
 # A piece's bytes are held in memory once by its task (and the Arrow split of them twice).
-PIECE_BYTES = 16 << 20
+PIECE_BYTES = 8 << 20
 # A whole-file piece larger than this is streamed rather than read into memory at once.
 READ_WHOLE_UP_TO = 64 << 20
 # Records per Arrow table a streaming read yields.

@@ -41,6 +41,20 @@ PIECES = StructType(
     ]
 )
 
+# What a probe finds of one range of a large file (pieces.Probe).
+PROBES = StructType(
+    [
+        StructField("path", StringType(), False),
+        StructField("index", LongType(), False),
+        StructField("start", LongType(), False),
+        StructField("end", LongType(), False),
+        StructField("lines", LongType(), False),
+        StructField("quoted", BooleanType(), False),
+        StructField("utf16", BooleanType(), False),
+        StructField("kind", StringType(), True),
+    ]
+)
+
 # One record of a file, before validation (the Arrow rows of validate.split_files). Every file
 # also gives one row of kind "file" (line 0, no fields), so that a file without data lines is
 # still recorded as processed.

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from spark_app.common.markers import FILE_MARKER
 from spark_app.parse import csvsplit, pieces
-from spark_app.parse.schemas import PRICE, RECORDS
+from spark_app.parse.schemas import PRICE, PROBES, RECORDS
 
 EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase")
 MAX_ID_CHARS = 64
@@ -34,6 +34,9 @@ TIME_PATTERN = (
 EMAIL_PATTERN = r"(?U)^[^@\s]+@[^@\s]+$"
 # DATETIME's supported range; a time outside it is not one we can store.
 MIN_YEAR, MAX_YEAR = 1000, 9999
+# Rows per Arrow batch a task hands the JVM (Spark's own default batch size): the JVM holds one
+# batch's buffers at a time, not a piece's.
+OUT_ROWS = 10_000
 
 
 def _split_pieces(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -44,7 +47,7 @@ def _split_pieces(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]
             count = 0
             for records in pieces.read_piece(piece):
                 count += records.num_rows
-                yield from _with_file(records, batch, index).to_batches()
+                yield from _with_file(records, batch, index).to_batches(OUT_ROWS)
             yield from _with_file(_marker(count), batch, index).to_batches()
 
 
@@ -91,6 +94,57 @@ _PIECES_ARROW = pa.schema(
         ("first_line", pa.int64()),
         ("kind", pa.string()),
         ("whole", pa.bool_()),
+    ]
+)
+
+
+def split_groups(spark: SparkSession, groups: list[list[pieces.Piece]]) -> DataFrame:
+    """The records of groups of pieces, one Spark partition per group, in the groups' order
+    (RECORDS). The tasks are started by `spark.range`, one id per group, and each reads its
+    group's pieces: a parallelized Python list would need a second pool of Python workers
+    (the RDD's) beside mapInArrow's, each worker holding its own copy of the libraries."""
+    batches = [
+        pa.RecordBatch.from_pylist([asdict(piece) for piece in group], schema=_PIECES_ARROW)
+        for group in groups
+    ]
+
+    def read_groups(ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for id_batch in ids:
+            for index in id_batch.column(0).to_pylist():
+                yield from _split_pieces(iter([batches[index]]))
+
+    return spark.range(0, len(groups), 1, len(groups)).mapInArrow(read_groups, RECORDS)
+
+
+def probe_ranges(
+    spark: SparkSession, ranges: list[tuple[str, int, int]], piece_bytes: int
+) -> list[pieces.Probe]:
+    """Probe each (path, nominal start, length) range in a task of its own (pieces.probe),
+    started as split_groups starts its tasks; in the ranges' order."""
+
+    def probe(ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for id_batch in ids:
+            found = []
+            for index in id_batch.column(0).to_pylist():
+                path, start, length = ranges[index]
+                found.append(asdict(pieces.probe(path, start, length, piece_bytes)))
+            yield pa.RecordBatch.from_pylist(found, schema=_PROBES_ARROW)
+
+    count = len(ranges)
+    probed = spark.range(0, count, 1, count).mapInArrow(probe, PROBES).toArrow()
+    return [pieces.Probe(**row) for row in probed.to_pylist()]
+
+
+_PROBES_ARROW = pa.schema(
+    [
+        ("path", pa.string()),
+        ("index", pa.int64()),
+        ("start", pa.int64()),
+        ("end", pa.int64()),
+        ("lines", pa.int64()),
+        ("quoted", pa.bool_()),
+        ("utf16", pa.bool_()),
+        ("kind", pa.string()),
     ]
 )
 

@@ -30,7 +30,7 @@ def test_defaults_follow_the_contract() -> None:
         available_now=False,
         max_files_per_trigger=None,
         max_bytes_per_trigger=256 << 20,
-        piece_bytes=16 << 20,
+        piece_bytes=8 << 20,
         trigger_interval=0.1,
         archive_dir=None,
         archive_retention_hours=168.0,
