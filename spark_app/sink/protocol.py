@@ -15,6 +15,7 @@ the rest is committed. A refusal that no row explains (a permission, a missing t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -213,12 +214,18 @@ def commit_batch(
             return None
         tally = Tally()
         first_chunk_at: float | None = None
-        with closing_iterator(chunks) as tables:
-            for table in tables:
-                if first_chunk_at is None:
+        with closing_iterator(chunks) as tables, ThreadPoolExecutor(1) as preparing:
+            # Each chunk is prepared (pure Arrow, which releases the GIL) while the database
+            # writes the one before it.
+            pending: Future[PreparedChunk] | None = None
+            for table in _then_none(tables):
+                if first_chunk_at is None and table is not None:
                     first_chunk_at = clock()
-                _write_chunk(dialect, connection, key, prepare(table), tally)
-                failpoint("chunk-written")
+                following = preparing.submit(prepare, table) if table is not None else None
+                if pending is not None:
+                    _write_chunk(dialect, connection, key, pending.result(), tally)
+                    failpoint("chunk-written")
+                pending = following
         read_ms = int(((first_chunk_at or clock()) - started) * 1000)
         now = utc_now()
         entries = _files_read(files, tally)
@@ -254,6 +261,11 @@ def commit_batch(
         _rollback_quietly(connection)
         raise
     return record
+
+
+def _then_none(tables: Iterator[pa.Table]) -> Iterator[pa.Table | None]:
+    yield from tables
+    yield None
 
 
 @contextmanager
