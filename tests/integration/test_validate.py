@@ -14,9 +14,15 @@ import pytest
 from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_app.parse.pieces import Piece
+from spark_app.parse.pieces import Piece, SourceFile, in_groups, pieces_of, ranges_to_probe
 from spark_app.parse.schemas import PIECES, RECORDS, VALIDATED
-from spark_app.parse.validate import parse_pieces, split_pieces, validate
+from spark_app.parse.validate import (
+    parse_pieces,
+    probe_ranges,
+    split_groups,
+    split_pieces,
+    validate,
+)
 from spark_app.sink.batch import MinuteTotal, minute_totals, prepare
 
 pytestmark = pytest.mark.integration
@@ -392,6 +398,30 @@ def test_split_pieces_gives_a_marker_per_file_and_a_row_per_record(spark: SparkS
         " problem string, detail string",
     )
     assert_validated(actual, wanted)
+
+
+def test_a_file_probed_and_read_in_groups_keeps_its_order_and_line_numbers(
+    spark: SparkSession,
+) -> None:
+    lines = [f"e{n},u,p,view,1,{TIME}" for n in range(1, 8)]
+    local = DROP / "ranged.csv"
+    local.write_bytes(("\r\n".join([EVENTS_HEADER, *lines]) + "\r\n").encode())
+    source = SourceFile(f"{D}/ranged.csv", T0, local.stat().st_size)
+    piece_bytes = 64  # about two lines a range: the CR LF pairs fall on range boundaries
+    ranges = ranges_to_probe([source], piece_bytes)
+    probes = probe_ranges(spark, ranges, piece_bytes)
+    assert [found.index for found in probes] == list(range(len(ranges)))
+    assert sum(found.lines for found in probes) == 8
+    groups = in_groups(pieces_of([source], probes, piece_bytes), piece_bytes)
+    assert len(groups) > 2
+    split = split_groups(spark, groups)
+    assert split.rdd.getNumPartitions() == len(groups)
+    actual = split.filter("kind = 'events'").select("source_line", "fields")
+    wanted = spark.createDataFrame(
+        [(number, line.split(",")) for number, line in enumerate(lines, 2)],
+        "source_line int, fields array<string>",
+    )
+    assert_df_equality(actual, wanted, ignore_nullable=True)
 
 
 def test_parse_pieces_splits_and_validates_every_kind(spark: SparkSession) -> None:
