@@ -13,10 +13,11 @@ from functools import lru_cache
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_app.common.markers import FILE_MARKER
 from spark_app.parse import csvsplit, pieces
-from spark_app.parse.schemas import PRICE, PROBES, RECORDS
+from spark_app.parse.schemas import PIECES, PRICE, PROBES, RECORDS
 
 EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase")
 MAX_ID_CHARS = 64
@@ -84,18 +85,9 @@ def split_pieces(planned: DataFrame) -> DataFrame:
 
 
 # PIECES as the Arrow batches mapInArrow hands to _split_pieces (timestamps in the session's
-# zone, UTC).
-_PIECES_ARROW = pa.schema(
-    [
-        ("path", pa.string()),
-        ("modified", pa.timestamp("us", tz="UTC")),
-        ("start", pa.int64()),
-        ("end", pa.int64()),
-        ("first_line", pa.int64()),
-        ("kind", pa.string()),
-        ("whole", pa.bool_()),
-    ]
-)
+# zone, UTC); PROBES as the probe hands them back.
+_PIECES_ARROW = to_arrow_schema(PIECES, timezone="UTC")
+_PROBES_ARROW = to_arrow_schema(PROBES)
 
 
 def split_groups(spark: SparkSession, groups: list[list[pieces.Piece]]) -> DataFrame:
@@ -133,20 +125,6 @@ def probe_ranges(
     count = len(ranges)
     probed = spark.range(0, count, 1, count).mapInArrow(probe, PROBES).toArrow()
     return [pieces.Probe(**row) for row in probed.to_pylist()]
-
-
-_PROBES_ARROW = pa.schema(
-    [
-        ("path", pa.string()),
-        ("index", pa.int64()),
-        ("start", pa.int64()),
-        ("end", pa.int64()),
-        ("lines", pa.int64()),
-        ("quoted", pa.bool_()),
-        ("utf16", pa.bool_()),
-        ("kind", pa.string()),
-    ]
-)
 
 
 def split_here(spark: SparkSession, planned: list[pieces.Piece]) -> DataFrame:
