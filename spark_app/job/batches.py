@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,9 +25,8 @@ from pyspark.util import inheritable_thread_target
 from spark_app.common.failpoints import failpoint
 from spark_app.common.paths import local_path
 from spark_app.parse import pieces
-from spark_app.parse.schemas import LISTING, PIECES
+from spark_app.parse.schemas import LISTING
 from spark_app.parse.validate import (
-    parse_pieces,
     probe_ranges,
     split_groups,
     split_here,
@@ -47,6 +45,10 @@ QUERY_ID_PROPERTY = "sql.streaming.queryId"
 CHUNK_ROWS = 50_000
 # Piece groups (Spark partitions) per collected wave of a large batch.
 WAVE_GROUPS = 4
+# A large file's first ranges are this share of a piece, the next ones twice that, and so on
+# up to a piece (one range a partition, a wave a partition per core): its first rows reach the
+# database after a small read rather than after a wave of whole pieces.
+FIRST_RANGE_SHARE = 8
 # A batch of at most this much input is split on the driver (validate.split_here): reading a
 # few small files costs less than a Spark task's round trip to a Python worker.
 SPLIT_HERE_BYTES = 1 << 20
@@ -84,11 +86,15 @@ def plan(
     spark: SparkSession, files: list[pieces.SourceFile], piece_bytes: int
 ) -> list[pieces.Piece]:
     """The pieces of the batch's files; large files are probed first, in parallel."""
-    ranges = pieces.ranges_to_probe(files, piece_bytes)
-    probes: list[pieces.Probe] = []
-    if ranges:
-        probes = probe_ranges(spark, ranges, piece_bytes)
+    first = max(1, piece_bytes // FIRST_RANGE_SHARE)
+    ranges = pieces.ranges_to_probe(files, piece_bytes, first=first, width=_wave_width(spark))
+    probes = probe_ranges(spark, ranges) if ranges else []
     return pieces.pieces_of(files, probes, piece_bytes)
+
+
+def _wave_width(spark: SparkSession) -> int:
+    """Groups (partitions) per wave: one per core, at most WAVE_GROUPS."""
+    return max(1, min(spark.sparkContext.defaultParallelism, WAVE_GROUPS))
 
 
 def _slices(table: pa.Table) -> Iterator[pa.Table]:
@@ -104,18 +110,12 @@ def validated_chunks(
     spark: SparkSession, planned: list[pieces.Piece], piece_bytes: int
 ) -> Iterator[pa.Table]:
     """The batch's validated rows, chunk by chunk, in arrival order."""
-    groups = pieces.in_groups(planned, piece_bytes)
+    groups = pieces.in_groups(planned, piece_bytes, _wave_width(spark))
     if not groups:
         return
     if sum(piece.end - piece.start for piece in planned) <= SPLIT_HERE_BYTES:
         # A live batch of small files: split on the driver, validated by Spark SQL.
         yield from _slices(split_here(spark, planned).transform(validate).toArrow())
-        return
-    if len(groups) == 1 and not _streamed(groups[0], piece_bytes):
-        # At most a piece's worth of input: one Spark job over a local relation, its tasks in
-        # parallel, the result in partition (arrival) order.
-        rows = [astuple(piece) for piece in groups[0]]
-        yield from _slices(spark.createDataFrame(rows, PIECES).transform(parse_pieces).toArrow())
         return
     # Runs of groups in arrival order: a large file that must be read whole streams through
     # the driver chunk by chunk; the others go to the executors in waves.
@@ -138,7 +138,7 @@ def _in_waves(spark: SparkSession, groups: list[list[pieces.Piece]]) -> Iterator
     """Groups in waves of a few, one Spark job each, collected as Arrow (no row pickling);
     the next wave is computed while the driver writes this one. The driver holds at most two
     waves: memory is bounded by the piece size, not the input."""
-    size = max(1, min(spark.sparkContext.defaultParallelism, WAVE_GROUPS))
+    size = _wave_width(spark)
     waves = [groups[start : start + size] for start in range(0, len(groups), size)]
     # The reading thread's jobs carry the streaming query's properties (its job group, so
     # stopping the query cancels them too).

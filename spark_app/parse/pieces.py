@@ -80,14 +80,36 @@ def in_arrival_order(files: Iterable[SourceFile]) -> list[SourceFile]:
     return sorted(files, key=lambda entry: (entry.modified, entry.path))
 
 
-def ranges_to_probe(files: Iterable[SourceFile], piece_bytes: int) -> list[tuple[str, int, int]]:
-    """(path, nominal start, file length) of every range of the files larger than a piece."""
-    return [
-        (entry.path, start, entry.length)
-        for entry in files
-        if entry.length > piece_bytes
-        for start in range(0, entry.length, piece_bytes)
-    ]
+@dataclass(frozen=True)
+class Range:
+    """A nominal byte range [start, stop) of a large file of `length` bytes, to be probed;
+    `index` is its place in the file."""
+
+    path: str
+    index: int
+    start: int
+    stop: int
+    length: int
+
+
+def ranges_to_probe(
+    files: Iterable[SourceFile], piece_bytes: int, *, first: int | None = None, width: int = 1
+) -> list[Range]:
+    """The ranges of the files larger than a piece. The first `width` ranges of a file are of
+    `first` bytes, the next `width` twice that, and so on up to `piece_bytes` (the waves of
+    in_waves grow the same way): the first rows of a large file are read after a small read."""
+    smallest = max(1, min(first or piece_bytes, piece_bytes))
+    ranges = []
+    for entry in files:
+        if entry.length <= piece_bytes:
+            continue
+        start, index = 0, 0
+        while start < entry.length:
+            size = min(piece_bytes, smallest << min(index // max(1, width), 32))
+            ranges.append(Range(entry.path, index, start, start + size, entry.length))
+            start += size
+            index += 1
+    return ranges
 
 
 def pieces_of(
@@ -122,13 +144,25 @@ def pieces_of(
     return pieces
 
 
-def in_groups(pieces: list[Piece], budget: int) -> list[list[Piece]]:
-    """Consecutive pieces packed up to `budget` bytes each (one Spark partition per group)."""
+def in_groups(pieces: list[Piece], budget: int, width: int = 1) -> list[list[Piece]]:
+    """Consecutive pieces packed up to `budget` bytes each (one Spark partition per group).
+    A range of a large file is a group of its own: ranges are a piece's size, except a file's
+    first ones, kept small so that its first rows reach the database early. Pieces that fit
+    in one group are spread over up to `width` groups by their bytes, to be read in parallel."""
+    total = sum(piece.end - piece.start for piece in pieces)
+    if total <= budget and all(piece.whole for piece in pieces):
+        count = max(1, min(width, len(pieces)))
+        spread: list[list[Piece]] = [[] for _ in range(count)]
+        offset = 0
+        for piece in pieces:
+            spread[offset * count // max(total, 1)].append(piece)
+            offset += piece.end - piece.start
+        return [group for group in spread if group]
     groups: list[list[Piece]] = []
     size = 0
     for piece in pieces:
         length = piece.end - piece.start
-        if not groups or size + length > budget:
+        if not groups or size + length > budget or not piece.whole or not groups[-1][-1].whole:
             groups.append([])
             size = 0
         groups[-1].append(piece)
@@ -200,24 +234,25 @@ def _line_breaks(data: bytes) -> int:
     return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
-def probe(path: str, start: int, length: int, piece_bytes: int) -> Probe:
-    """Probe the range of `piece_bytes` nominally at `start`: its real bounds at line starts,
-    its line ends, whether it holds a quote; the first range also reads the header."""
-    with open_file(path) as handle:
-        begin = _line_start(handle, start, length)
-        end = _line_start(handle, start + piece_bytes, length)
+def probe(nominal: Range) -> Probe:
+    """Probe a nominal range: its real bounds at line starts, its line ends, whether it holds
+    a quote; the first range also reads the header."""
+    length = nominal.length
+    with open_file(nominal.path) as handle:
+        begin = _line_start(handle, nominal.start, length)
+        end = _line_start(handle, min(nominal.stop, length), length)
         lines, quoted, previous_cr = 0, False, False
         for block in _blocks(handle, begin, end):
             lines += _line_breaks(block) - (1 if previous_cr and block.startswith(b"\n") else 0)
             previous_cr = block.endswith(b"\r")
             quoted = quoted or b'"' in block
         utf16, kind = False, None
-        if start == 0:
+        if nominal.start == 0:
             handle.seek(0)
             head = handle.read(min(end, 1 << 20))
             utf16 = head.startswith(UTF16_BOMS)
             kind = None if utf16 else _header_kind(head)
-    return Probe(path, start // piece_bytes, begin, end, lines, quoted, utf16, kind)
+    return Probe(nominal.path, nominal.index, begin, end, lines, quoted, utf16, kind)
 
 
 def _header_kind(head: bytes) -> str | None:

@@ -148,6 +148,7 @@ def _write_chunk(
     tally.rows_read += chunk.rows_read
     for name, count in chunk.records_per_file.items():
         tally.records_per_file[name] = tally.records_per_file.get(name, 0) + count
+    failpoint("chunk-written")
 
 
 def _files_read(files: list[FileEntry], tally: Tally) -> list[FileEntry]:
@@ -214,18 +215,20 @@ def commit_batch(
             return None
         tally = Tally()
         first_chunk_at: float | None = None
-        with closing_iterator(chunks) as tables, ThreadPoolExecutor(1) as preparing:
-            # Each chunk is prepared (pure Arrow, which releases the GIL) while the database
-            # writes the one before it.
-            pending: Future[PreparedChunk] | None = None
-            for table in _then_none(tables):
-                if first_chunk_at is None and table is not None:
+        with closing_iterator(chunks) as tables, ThreadPoolExecutor(1) as writer:
+            # The database writes a chunk in this thread while the caller's thread reads and
+            # prepares the next one (pure Arrow, which releases the GIL): the chunks' source
+            # runs where the caller runs it, the connection is used by one thread at a time.
+            writing: Future[None] | None = None
+            for table in tables:
+                if first_chunk_at is None:
                     first_chunk_at = clock()
-                following = preparing.submit(prepare, table) if table is not None else None
-                if pending is not None:
-                    _write_chunk(dialect, connection, key, pending.result(), tally)
-                    failpoint("chunk-written")
-                pending = following
+                chunk = prepare(table)
+                if writing is not None:
+                    writing.result()
+                writing = writer.submit(_write_chunk, dialect, connection, key, chunk, tally)
+            if writing is not None:
+                writing.result()
         read_ms = int(((first_chunk_at or clock()) - started) * 1000)
         now = utc_now()
         entries = _files_read(files, tally)
@@ -261,11 +264,6 @@ def commit_batch(
         _rollback_quietly(connection)
         raise
     return record
-
-
-def _then_none(tables: Iterator[pa.Table]) -> Iterator[pa.Table | None]:
-    yield from tables
-    yield None
 
 
 @contextmanager

@@ -39,11 +39,11 @@ def write(tmp_path: Path, data: bytes, name: str = "f.csv") -> SourceFile:
     return SourceFile(f"file:{path}", T0, len(data))
 
 
-def records_by_pieces(source: SourceFile, size: int = SIZE) -> list[tuple[object, ...]]:
+def records_by_pieces(
+    source: SourceFile, size: int = SIZE, first: int | None = None
+) -> list[tuple[object, ...]]:
     """Probe, plan and read every piece, as the job does; the records as tuples."""
-    probes = [
-        probe(path, start, length, size) for path, start, length in ranges_to_probe([source], size)
-    ]
+    probes = [probe(nominal) for nominal in ranges_to_probe([source], size, first=first, width=2)]
     tables = [table for piece in pieces_of([source], probes, size) for table in read_piece(piece)]
     if not tables:
         return []
@@ -54,10 +54,8 @@ def records_whole(data: bytes) -> list[tuple[object, ...]]:
     return [tuple(record) for record in split_records(data)]
 
 
-def parts(source: SourceFile, size: int = SIZE) -> list[Piece]:
-    probes = [
-        probe(path, start, length, size) for path, start, length in ranges_to_probe([source], size)
-    ]
+def parts(source: SourceFile, size: int = SIZE, first: int | None = None) -> list[Piece]:
+    probes = [probe(nominal) for nominal in ranges_to_probe([source], size, first=first, width=2)]
     return pieces_of([source], probes, size)
 
 
@@ -75,17 +73,42 @@ def parts(source: SourceFile, size: int = SIZE) -> list[Piece]:
     ],
     ids=["lf", "crlf", "bom", "blank", "counts", "cr", "non-ascii", "bad-utf8"],
 )
-def test_pieces_give_the_records_of_the_whole_file(tmp_path: Path, data: bytes) -> None:
+@pytest.mark.parametrize("first", [None, SIZE // 4], ids=["even", "ramp"])
+def test_pieces_give_the_records_of_the_whole_file(
+    tmp_path: Path, data: bytes, first: int | None
+) -> None:
     source = write(tmp_path, data)
-    planned = parts(source)
+    planned = parts(source, first=first)
     assert len(planned) > 3 and not any(piece.whole for piece in planned)
-    assert records_by_pieces(source) == records_whole(data)
+    assert records_by_pieces(source, first=first) == records_whole(data)
 
 
-def test_every_range_starts_at_a_line_and_they_tile_the_file(tmp_path: Path) -> None:
+def test_ranges_start_small_and_double_every_width_up_to_a_piece() -> None:
+    source = SourceFile("file:/d/big.csv", T0, 1000)
+    ranges = ranges_to_probe([source], 64, first=8, width=2)
+    assert [nominal.stop - nominal.start for nominal in ranges[:8]] == [
+        8,
+        8,
+        16,
+        16,
+        32,
+        32,
+        64,
+        64,
+    ]
+    assert [nominal.index for nominal in ranges] == list(range(len(ranges)))
+    assert ranges[0].start == 0 and ranges[-1].stop >= 1000 > ranges[-1].start
+    assert all(before.stop == after.start for before, after in pairwise(ranges))
+    assert ranges_to_probe([SourceFile("file:/d/small.csv", T0, 64)], 64, first=8) == []
+
+
+@pytest.mark.parametrize("first", [None, SIZE // 4], ids=["even", "ramp"])
+def test_every_range_starts_at_a_line_and_they_tile_the_file(
+    tmp_path: Path, first: int | None
+) -> None:
     data = HEADER + b"\r\n" + b"\r\n".join(row(n) for n in range(50)) + b"\r\n"
     source = write(tmp_path, data)
-    planned = parts(source)
+    planned = parts(source, first=first)
     assert planned[0].start == 0 and planned[-1].end == len(data)
     for before, after in pairwise(planned):
         assert before.end == after.start
@@ -170,6 +193,25 @@ def test_groups_pack_consecutive_pieces_up_to_the_budget() -> None:
         for group in in_groups([piece(40), piece(30), piece(20), piece(90)], 64)
     ]
     assert sizes == [[1, 40], [2, 30, 20], [1, 90]]
+
+
+def test_a_batch_within_one_group_is_spread_over_the_width_by_bytes() -> None:
+    def piece(index: int, size: int) -> Piece:
+        return Piece(f"file:/d/{index}.csv", T0, 0, size, 1, None, True)
+
+    planned = [piece(0, 9), piece(1, 10), piece(2, 8), piece(3, 9)]
+    assert in_groups(planned, 64, 2) == [planned[:2], planned[2:]]
+    assert in_groups(planned, 64, 8) == [[p] for p in planned]
+    assert in_groups(planned, 64) == [planned]
+    # More than fits one group: packed up to the budget, whatever the width.
+    assert in_groups(planned, 20, 2) == [planned[:2], planned[2:]]
+    assert in_groups(planned, 18, 2) == [planned[:1], planned[1:3], planned[3:]]
+
+
+def test_a_range_of_a_large_file_is_a_group_of_its_own() -> None:
+    whole = Piece("file:/d/a.csv", T0, 0, 10, 1, None, True)
+    ranges = [Piece("file:/d/b.csv", T0, start, start + 8, 1, None, False) for start in (0, 8)]
+    assert in_groups([whole, *ranges, whole], 64, 2) == [[whole], ranges[:1], ranges[1:], [whole]]
 
 
 def test_split_schema_is_what_read_piece_yields(tmp_path: Path) -> None:
