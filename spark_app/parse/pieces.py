@@ -96,8 +96,9 @@ def ranges_to_probe(
     files: Iterable[SourceFile], piece_bytes: int, *, first: int | None = None, width: int = 1
 ) -> list[Range]:
     """The ranges of the files larger than a piece. The first `width` ranges of a file are of
-    `first` bytes, the next `width` twice that, and so on up to `piece_bytes` (the waves of
-    in_waves grow the same way): the first rows of a large file are read after a small read."""
+    `first` bytes, the next `width` twice that, and so on up to `piece_bytes`: a range is a
+    partition of its own and a wave holds `width` partitions, so a large file's first rows
+    reach the database after a small read, and its later waves read whole pieces."""
     smallest = max(1, min(first or piece_bytes, piece_bytes))
     ranges = []
     for entry in files:
