@@ -86,9 +86,11 @@ def plan(
     spark: SparkSession, files: list[pieces.SourceFile], piece_bytes: int
 ) -> list[pieces.Piece]:
     """The pieces of the batch's files; large files are probed first, in parallel."""
-    first = max(1, piece_bytes // FIRST_RANGE_SHARE)
-    ranges = pieces.ranges_to_probe(files, piece_bytes, first=first, width=_wave_width(spark))
-    probes = probe_ranges(spark, ranges) if ranges else []
+    probes: list[pieces.Probe] = []
+    if any(entry.length > piece_bytes for entry in files):
+        first = max(1, piece_bytes // FIRST_RANGE_SHARE)
+        ranges = pieces.ranges_to_probe(files, piece_bytes, first=first, width=_wave_width(spark))
+        probes = probe_ranges(spark, ranges)
     return pieces.pieces_of(files, probes, piece_bytes)
 
 
@@ -110,13 +112,14 @@ def validated_chunks(
     spark: SparkSession, planned: list[pieces.Piece], piece_bytes: int
 ) -> Iterator[pa.Table]:
     """The batch's validated rows, chunk by chunk, in arrival order."""
-    groups = pieces.in_groups(planned, piece_bytes, _wave_width(spark))
-    if not groups:
+    if not planned:
         return
     if sum(piece.end - piece.start for piece in planned) <= SPLIT_HERE_BYTES:
         # A live batch of small files: split on the driver, validated by Spark SQL.
         yield from _slices(split_here(spark, planned).transform(validate).toArrow())
         return
+    width = _wave_width(spark)
+    groups = pieces.in_groups(planned, piece_bytes, width)
     # Runs of groups in arrival order: a large file that must be read whole streams through
     # the driver chunk by chunk; the others go to the executors in waves.
     for streamed, run in itertools.groupby(groups, lambda group: _streamed(group, piece_bytes)):
@@ -125,7 +128,7 @@ def validated_chunks(
                 for records in split_streamed(spark, piece, CHUNK_ROWS):
                     yield records.transform(validate).toArrow()
         else:
-            yield from _in_waves(spark, list(run))
+            yield from _in_waves(spark, list(run), width)
 
 
 def _streamed(group: list[pieces.Piece], piece_bytes: int) -> bool:
@@ -134,12 +137,13 @@ def _streamed(group: list[pieces.Piece], piece_bytes: int) -> bool:
     return len(group) == 1 and group[0].whole and group[0].end - group[0].start > piece_bytes
 
 
-def _in_waves(spark: SparkSession, groups: list[list[pieces.Piece]]) -> Iterator[pa.Table]:
-    """Groups in waves of a few, one Spark job each, collected as Arrow (no row pickling);
+def _in_waves(
+    spark: SparkSession, groups: list[list[pieces.Piece]], width: int
+) -> Iterator[pa.Table]:
+    """Groups in waves of `width`, one Spark job each, collected as Arrow (no row pickling);
     the next wave is computed while the driver writes this one. The driver holds at most two
     waves: memory is bounded by the piece size, not the input."""
-    size = _wave_width(spark)
-    waves = [groups[start : start + size] for start in range(0, len(groups), size)]
+    waves = [groups[start : start + width] for start in range(0, len(groups), width)]
     # The reading thread's jobs carry the streaming query's properties (its job group, so
     # stopping the query cancels them too).
     collect = inheritable_thread_target(spark)(_validated)
