@@ -146,29 +146,47 @@ def pieces_of(
 
 
 def in_groups(pieces: list[Piece], budget: int, width: int = 1) -> list[list[Piece]]:
-    """Consecutive pieces packed up to `budget` bytes each (one Spark partition per group).
-    A range of a large file is a group of its own: ranges are a piece's size, except a file's
-    first ones, kept small so that its first rows reach the database early. Pieces that fit
-    in one group are spread over up to `width` groups by their bytes, to be read in parallel."""
-    total = sum(piece.end - piece.start for piece in pieces)
-    if total <= budget and all(piece.whole for piece in pieces):
-        count = max(1, min(width, len(pieces)))
+    """The pieces in groups (one Spark partition each), in their order, of up to `budget`
+    bytes. A range of a large file, or a file read whole that is larger than the budget, is a
+    group of its own (a large file's first ranges are kept small, so that its first rows reach
+    the database early). The other pieces, runs of whole files, are spread over groups of
+    even bytes, as many as a multiple of `width` allows: a wave of `width` partitions keeps
+    every core busy until its end, rather than one core reading a full group and the other a
+    remainder."""
+    groups: list[list[Piece]] = []
+    run: list[Piece] = []
+    for piece in pieces:
+        if piece.whole and piece.end - piece.start <= budget:
+            run.append(piece)
+            continue
+        groups += _even(run, budget, width)
+        groups.append([piece])
+        run = []
+    return groups + _even(run, budget, width)
+
+
+def _even(run: list[Piece], budget: int, width: int) -> list[list[Piece]]:
+    """Consecutive pieces (each at most `budget` bytes) in the fewest groups, a multiple of
+    `width` where there are pieces enough, of at most `budget` bytes and about even: each
+    piece goes to the group its middle byte falls in."""
+    if not run:
+        return []
+    total = max(1, sum(piece.end - piece.start for piece in run))
+    count = min(len(run), -(-total // budget))
+    while True:
+        count = min(len(run), -(-count // width) * width)
         spread: list[list[Piece]] = [[] for _ in range(count)]
         offset = 0
-        for piece in pieces:
-            spread[offset * count // max(total, 1)].append(piece)
-            offset += piece.end - piece.start
-        return [group for group in spread if group]
-    groups: list[list[Piece]] = []
-    size = 0
-    for piece in pieces:
-        length = piece.end - piece.start
-        if not groups or size + length > budget or not piece.whole or not groups[-1][-1].whole:
-            groups.append([])
-            size = 0
-        groups[-1].append(piece)
-        size += length
-    return groups
+        for piece in run:
+            length = piece.end - piece.start
+            spread[min(count - 1, (offset + length // 2) * count // total)].append(piece)
+            offset += length
+        groups = [group for group in spread if group]
+        if count == len(run) or all(
+            sum(piece.end - piece.start for piece in group) <= budget for group in groups
+        ):
+            return groups
+        count += 1
 
 
 # --- on the executors ---------------------------------------------------------------------

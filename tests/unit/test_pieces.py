@@ -203,9 +203,29 @@ def test_a_batch_within_one_group_is_spread_over_the_width_by_bytes() -> None:
     assert in_groups(planned, 64, 2) == [planned[:2], planned[2:]]
     assert in_groups(planned, 64, 8) == [[p] for p in planned]
     assert in_groups(planned, 64) == [planned]
-    # More than fits one group: packed up to the budget, whatever the width.
+    # More than fits one group: groups up to the budget, as many as a multiple of the width.
     assert in_groups(planned, 20, 2) == [planned[:2], planned[2:]]
-    assert in_groups(planned, 18, 2) == [planned[:1], planned[1:3], planned[3:]]
+    assert in_groups(planned, 18, 2) == [[p] for p in planned]
+    assert in_groups(planned, 18, 1) == [planned[:1], planned[1:3], planned[3:]]
+
+
+def test_files_of_one_size_are_spread_evenly_over_every_core() -> None:
+    def files(count: int, size: int) -> list[Piece]:
+        # Sizes differ by a byte or two, as the generator's files do.
+        return [Piece(f"file:/d/{i}.csv", T0, 0, size + i % 3, 1, None, True) for i in range(count)]
+
+    four = files(4, 908)
+    assert in_groups(four, 8_000, 2) == [four[:2], four[2:]]
+    # Twenty files over two budgets and a bit: four groups of five, two full waves of two,
+    # rather than two full groups and a remainder that leaves a core idle.
+    twenty = files(20, 908)
+    assert [len(group) for group in in_groups(twenty, 8_000, 2)] == [5, 5, 5, 5]
+    for budget in (1_000, 2_000, 8_000, 30_000):
+        for width in (1, 2, 3, 4):
+            groups = in_groups(twenty, budget, width)
+            assert [p for group in groups for p in group] == twenty
+            assert all(sum(p.end - p.start for p in group) <= budget for group in groups)
+            assert len(groups) % width == 0 or len(groups) == len(twenty)
 
 
 def test_a_range_of_a_large_file_is_a_group_of_its_own() -> None:
