@@ -186,14 +186,15 @@ def write_batch(
 
 
 def dry_run_batch(
-    batch_df: DataFrame, batch_id: int, *, checkpoint_dir: str, piece_bytes: int
+    batch_df: DataFrame, batch_id: int, *, checkpoint_dir: str, piece_bytes: int, rounds: int = 1
 ) -> None:
     """foreachBatch of the warm-up query: a batch's files read, split and validated the way
-    write_batch does it, nothing written."""
+    write_batch does it, `rounds` times, nothing written."""
     spark = batch_df.sparkSession
     planned = plan(spark, files_of_batch(batch_df, checkpoint_dir, batch_id), piece_bytes)
-    for _ in validated_chunks(spark, planned, piece_bytes):
-        pass
+    for _ in range(rounds):
+        for _ in validated_chunks(spark, planned, piece_bytes):
+            pass
 
 
 def warm_up_executors(spark: SparkSession, path: Path) -> int:

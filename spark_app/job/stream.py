@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 QUERY_NAME = "ingest"
 WARM_UP_TIMEOUT_S = 120
+# The warm-up file is read this many times: the JVM compiles a path after it has run a few
+# times, and a first live batch read after one round still took about twice its usual time.
+WARM_UP_ROUNDS = 4
 # A valid row and a quarantined one: both branches of the validation run.
 WARM_UP_FILE = (
     "event_id,user_id,product_id,event_type,price,event_time\n"
@@ -89,7 +92,10 @@ def warm_up(spark: SparkSession, settings: StreamSettings) -> None:
         dry = replace(settings, input_dir=f"file://{drop}", checkpoint_dir=checkpoint,
                       archive_dir=None)  # fmt: skip
         handler = functools.partial(
-            dry_run_batch, checkpoint_dir=checkpoint, piece_bytes=settings.piece_bytes
+            dry_run_batch,
+            checkpoint_dir=checkpoint,
+            piece_bytes=settings.piece_bytes,
+            rounds=WARM_UP_ROUNDS,
         )
         try:
             query = (
