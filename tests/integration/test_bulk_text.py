@@ -134,3 +134,37 @@ def _assert_stored(sink: SinkUnderTest) -> None:
         for row in _rejected().to_pylist()
     ]
     assert [tuple(row) for row in rejected] == expected
+
+
+def test_ids_already_stored_are_found_whatever_their_characters(sink: SinkUnderTest) -> None:
+    """The duplicates of a later batch, and the placeholders already there, are found by id
+    however the ids are spelled (PostgreSQL sends them as one text[] literal)."""
+    ids = [value for value in TRICKY if value]
+    first = (
+        _events()
+        .filter(pa.array([bool(value) for value in TRICKY]))
+        .set_column(0, "event_id", pa.array(ids))
+    )
+    later = pa.concat_tables([first, first.set_column(0, "event_id", pa.array(ids[::-1]))])
+    later = later.set_column(0, "event_id", pa.array(ids + [f"new {value}" for value in ids]))
+    dialect = dialect_for(sink.settings("writer"))
+    dialect.detect_write_path()
+    now = datetime(2026, 12, 2, 11, 0, 0)
+    connection = dialect.connect()
+    try:
+        dialect.begin(connection)
+        assert dialect.load_events(connection, BatchKey(QUERY_ID, 1), first, now).num_rows == len(
+            ids
+        )
+        assert dialect.insert_missing(connection, "users", "user_id", ids, now) == len(ids)
+        connection.commit()
+        dialect.begin(connection)
+        written = dialect.load_events(connection, BatchKey(QUERY_ID, 2), later, now)
+        assert sorted(written.column("event_id").to_pylist()) == sorted(f"new {v}" for v in ids)
+        assert dialect.insert_missing(connection, "users", "user_id", ["other", *ids], now) == 1
+        connection.commit()
+    finally:
+        connection.close()
+    assert sorted(row[0] for row in sink.query("SELECT user_id FROM users")) == sorted(
+        ["other", *ids]
+    )
