@@ -61,6 +61,10 @@ class PreparedChunk:
 
 
 def _in_arrival_order(table: pa.Table) -> pa.Table:
+    """The rows in arrival order; as they come (a wave's chunks are) when they are in it
+    already, which is cheaper to check than to sort and copy every column."""
+    if _is_in_arrival_order(table):
+        return table
     order = pc.sort_indices(
         table,
         sort_keys=[
@@ -70,6 +74,33 @@ def _in_arrival_order(table: pa.Table) -> pa.Table:
         ],
     )
     return table.take(order)
+
+
+def _is_in_arrival_order(table: pa.Table) -> bool:
+    if table.num_rows < 2:
+        return True
+    keys = [table.column(name) for name in ARRIVAL_COLUMNS]
+    before = [key.slice(0, table.num_rows - 1) for key in keys]
+    after = [key.slice(1) for key in keys]
+    # Row i comes no later than row i+1, comparing the keys from the last one up.
+    in_order = pc.less_equal(before[2], after[2])
+    for earlier, later in zip(reversed(before[:2]), reversed(after[:2]), strict=True):
+        in_order = pc.or_(pc.less(earlier, later), pc.and_(pc.equal(earlier, later), in_order))
+    return bool(pc.all(in_order, skip_nulls=False).as_py())
+
+
+def _first_per_id(events: pa.Table) -> pa.Table:
+    """The first row of each event_id (rows in arrival order), sorted by event_id: a stable
+    sort keeps a repeated id's rows in arrival order, so the first is the one whose id differs
+    from the row before it."""
+    ordered = events.take(pc.sort_indices(events, sort_keys=[("event_id", "ascending")]))
+    if ordered.num_rows < 2:
+        return ordered
+    ids = ordered.column("event_id")
+    first = pc.not_equal(ids.slice(1), ids.slice(0, ordered.num_rows - 1))
+    if pc.all(first).as_py():
+        return ordered
+    return ordered.filter(pa.concat_arrays([pa.array([True]), *first.chunks]))
 
 
 def _one_per_key(rows: pa.Table, key: str, keep: str) -> pa.Table:
@@ -99,10 +130,10 @@ def prepare(table: pa.Table) -> PreparedChunk:
     Chunks reach the transaction in arrival order, so the first row of an event_id in the
     first chunk that holds it is the batch's first: later chunks find it in the table.
     """
-    rows = _in_arrival_order(table)
-    is_marker = pc.equal(rows.column("kind"), FILE_MARKER)
-    markers = rows.filter(is_marker)
-    records = rows.filter(pc.invert(is_marker))
+    # Markers (a piece's record count, line 0) are counted, not ordered.
+    is_marker = pc.equal(table.column("kind"), FILE_MARKER)
+    markers = table.filter(is_marker)
+    records = _in_arrival_order(table.filter(pc.invert(is_marker)))
     valid = pc.is_null(records.column("reason"))
     accepted = records.filter(valid)
 
@@ -110,7 +141,7 @@ def prepare(table: pa.Table) -> PreparedChunk:
         return accepted.filter(pc.equal(accepted.column("kind"), name)).select(list(columns))
 
     events = of_kind("events", EVENT_COLUMNS + LINEAGE_COLUMNS)
-    first_events = _one_per_key(events, "event_id", "min")
+    first_events = _first_per_id(events)
     users = of_kind("users", USER_COLUMNS + ARRIVAL_COLUMNS)
     products = of_kind("products", PRODUCT_COLUMNS + ARRIVAL_COLUMNS)
     per_file: dict[tuple[str, datetime], int] = {}
@@ -125,7 +156,7 @@ def prepare(table: pa.Table) -> PreparedChunk:
     return PreparedChunk(
         records_per_file=per_file,
         rows_read=records.num_rows,
-        events=_sorted_by(first_events, "event_id"),
+        events=first_events,
         in_chunk_duplicates=events.num_rows - first_events.num_rows,
         users=_sorted_by(_one_per_key(users, "user_id", "max"), "user_id"),
         products=_sorted_by(_one_per_key(products, "product_id", "max"), "product_id"),

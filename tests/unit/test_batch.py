@@ -128,6 +128,32 @@ def test_same_time_then_name_then_line_decides_the_first_row() -> None:
     assert batch.in_chunk_duplicates == 2
 
 
+def test_a_chunk_in_arrival_order_or_shuffled_gives_the_same_batch() -> None:
+    # As a wave gives them: each piece's records in order, then its marker (line 0).
+    rows = [
+        event("file:/in/a.csv", OLD, 2, "e2", "1.00"),
+        event("file:/in/a.csv", OLD, 3, "e1", "2.00"),
+        marker("file:/in/a.csv", OLD, 2),
+        event("file:/in/a.csv", OLD, 4, "e2", "3.00"),
+        event("file:/in/a.csv", OLD, 5, "e3", "4.00"),
+        marker("file:/in/a.csv", OLD, 2),
+        event("file:/in/b.csv", OLD, 2, "e3", "5.00"),
+        event("file:/in/a.csv", NEW, 2, "e1", "6.00"),
+        marker("file:/in/b.csv", OLD, 1),
+        marker("file:/in/a.csv", NEW, 1),
+    ]
+    shuffled = [rows[index] for index in (7, 0, 9, 5, 3, 6, 1, 8, 4, 2)]
+    for order in (rows, shuffled, rows[::-1]):
+        batch = prepare(table(*order))
+        assert batch.events.to_pylist() == events_of(rows[1], rows[0], rows[4])
+        assert batch.in_chunk_duplicates == 3
+        assert batch.records_per_file == {
+            ("file:/in/a.csv", OLD.replace(tzinfo=None)): 4,
+            ("file:/in/b.csv", OLD.replace(tzinfo=None)): 1,
+            ("file:/in/a.csv", NEW.replace(tzinfo=None)): 1,
+        }
+
+
 def test_events_are_written_in_event_id_order() -> None:
     rows = [event("file:/in/a.csv", OLD, line, event_id)
             for line, event_id in ((2, "e3"), (3, "e1"), (4, "e10"), (5, "e2"))]  # fmt: skip
