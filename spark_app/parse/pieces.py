@@ -168,13 +168,15 @@ def in_groups(pieces: list[Piece], budget: int, width: int = 1) -> list[list[Pie
 def _even(run: list[Piece], budget: int, width: int) -> list[list[Piece]]:
     """Consecutive pieces (each at most `budget` bytes) in the fewest groups, a multiple of
     `width` where there are pieces enough, of at most `budget` bytes and about even: each
-    piece goes to the group its middle byte falls in."""
+    piece goes to the group its middle byte falls in (a group per piece at the most)."""
     if not run:
         return []
     total = max(1, sum(piece.end - piece.start for piece in run))
     count = min(len(run), -(-total // budget))
     while True:
-        count = min(len(run), -(-count // width) * width)
+        count = -(-count // width) * width
+        if count >= len(run):
+            return [[piece] for piece in run]
         spread: list[list[Piece]] = [[] for _ in range(count)]
         offset = 0
         for piece in run:
@@ -182,9 +184,7 @@ def _even(run: list[Piece], budget: int, width: int) -> list[list[Piece]]:
             spread[min(count - 1, (offset + length // 2) * count // total)].append(piece)
             offset += length
         groups = [group for group in spread if group]
-        if count == len(run) or all(
-            sum(piece.end - piece.start for piece in group) <= budget for group in groups
-        ):
+        if all(sum(piece.end - piece.start for piece in group) <= budget for group in groups):
             return groups
         count += 1
 

@@ -220,6 +220,9 @@ def test_files_of_one_size_are_spread_evenly_over_every_core() -> None:
     # rather than two full groups and a remainder that leaves a core idle.
     twenty = files(20, 908)
     assert [len(group) for group in in_groups(twenty, 8_000, 2)] == [5, 5, 5, 5]
+    # Two full pieces and a byte: never two pieces over the budget in one group.
+    uneven = [*files(2, 1_000)[:1], *files(1, 1_000), *files(1, 1)]
+    assert [len(group) for group in in_groups(uneven, 1_000, 1)] == [1, 1, 1]
     for budget in (1_000, 2_000, 8_000, 30_000):
         for width in (1, 2, 3, 4):
             groups = in_groups(twenty, budget, width)
