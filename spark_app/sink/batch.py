@@ -65,14 +65,7 @@ def _in_arrival_order(table: pa.Table) -> pa.Table:
     already, which is cheaper to check than to sort and copy every column."""
     if _is_in_arrival_order(table):
         return table
-    order = pc.sort_indices(
-        table,
-        sort_keys=[
-            ("file_modified", "ascending"),
-            ("source_file", "ascending"),
-            ("source_line", "ascending"),
-        ],
-    )
+    order = pc.sort_indices(table, sort_keys=[(name, "ascending") for name in ARRIVAL_COLUMNS])
     return table.take(order)
 
 
@@ -103,14 +96,14 @@ def _first_per_id(events: pa.Table) -> pa.Table:
     return ordered.filter(pa.concat_arrays([pa.array([True]), *first.chunks]))
 
 
-def _one_per_key(rows: pa.Table, key: str, keep: str) -> pa.Table:
-    """The first ("min") or latest ("max") row of each key; rows are in arrival order."""
+def _latest_per_key(rows: pa.Table, key: str) -> pa.Table:
+    """The latest row of each key; rows are in arrival order."""
     if rows.num_rows == 0:
         return rows
     numbered = rows.append_column("_position", pa.array(range(rows.num_rows), pa.int64()))
-    chosen = numbered.group_by(key, use_threads=False).aggregate([("_position", keep)])
-    positions = pc.sort_indices(chosen.column(f"_position_{keep}"))
-    picked = pc.take(chosen.column(f"_position_{keep}"), positions)
+    chosen = numbered.group_by(key, use_threads=False).aggregate([("_position", "max")])
+    positions = pc.sort_indices(chosen.column("_position_max"))
+    picked = pc.take(chosen.column("_position_max"), positions)
     return rows.take(picked)
 
 
@@ -158,8 +151,8 @@ def prepare(table: pa.Table) -> PreparedChunk:
         rows_read=records.num_rows,
         events=first_events,
         in_chunk_duplicates=events.num_rows - first_events.num_rows,
-        users=_sorted_by(_one_per_key(users, "user_id", "max"), "user_id"),
-        products=_sorted_by(_one_per_key(products, "product_id", "max"), "product_id"),
+        users=_sorted_by(_latest_per_key(users, "user_id"), "user_id"),
+        products=_sorted_by(_latest_per_key(products, "product_id"), "product_id"),
         user_rows=users.num_rows,
         product_rows=products.num_rows,
         rejected=records.filter(pc.invert(valid)).select(list(REJECTED_COLUMNS)),
