@@ -86,7 +86,7 @@ def _first_per_id(events: pa.Table) -> pa.Table:
     """The first row of each event_id (rows in arrival order), sorted by event_id: a stable
     sort keeps a repeated id's rows in arrival order, so the first is the one whose id differs
     from the row before it."""
-    ordered = events.take(pc.sort_indices(events, sort_keys=[("event_id", "ascending")]))
+    ordered = _sorted_by(events, "event_id")
     if ordered.num_rows < 2:
         return ordered
     ids = ordered.column("event_id")
