@@ -53,6 +53,19 @@ def _part(process: psutil.Process) -> str:
     return "python driver" if "python" in process.name() else "other"
 
 
+def _unexeced_clone(process: psutil.Process) -> bool:
+    """A JVM's child that is still the JVM: the moment between the clone and the exec of a
+    command it runs (a shell command of Hadoop's local file system). It shares its parent's
+    memory, so its RSS is the JVM's counted a second time, not memory of its own."""
+    parent = process.parent()
+    return (
+        parent is not None
+        and process.name() == "java"
+        and parent.name() == "java"
+        and process.cmdline() == parent.cmdline()
+    )
+
+
 class PeakRss:
     """Samples the resident memory of a process and its descendants (JVM + Python driver)."""
 
@@ -75,6 +88,8 @@ class PeakRss:
         parts: dict[str, float] = {}
         for process in processes:
             try:
+                if _unexeced_clone(process):
+                    continue
                 rss = process.memory_info().rss / 2**20
                 part = _part(process)
             except psutil.Error:

@@ -28,7 +28,7 @@ from spark_app.job.lifecycle import (
     run_until_stopped,
 )
 from spark_app.job.session import build_session
-from spark_app.job.stream import start_query, warm_up
+from spark_app.job.stream import read_ahead, start_query, warm_up
 from spark_app.sink import dialect_for
 from spark_app.sink.committer import Committer, SinkUnavailableError
 from spark_app.sink.dialect import Dialect
@@ -198,12 +198,13 @@ def stream(
 ) -> int:
     """Recover, warm up, start the query and wait for it to end; returns the exit code."""
     ensure_local_folder(config.stream.input_dir)
+    ahead = read_ahead(config.stream)
     try:
         recover(committer, config)
         committer.warm()
         warm_up(spark, config.stream)
         report_progress(spark, config, observability, committer.run_id)
-        query = start_query(spark, config.stream, committer)
+        query = start_query(spark, config.stream, committer, ahead)
         log.info(
             "streaming %s -> %s %s (checkpoint %s, query id %s)",
             config.stream.input_dir,
@@ -216,6 +217,8 @@ def stream(
     except SinkUnavailableError as exc:
         log.error("stream stopped: %s", exc)
         return EXIT_FAILED
+    finally:
+        ahead.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from spark_app.job.config import StreamSettings
-from spark_app.job.stream import start_query
+from spark_app.job.stream import read_ahead, start_query
 from spark_app.sink import dialect_for
 from spark_app.sink.committer import Committer, RetryPolicy
 from tests.oracle import Expected, expected_for
@@ -181,10 +181,12 @@ def run_stream(
         max_files_per_trigger=files,
         **({} if piece_bytes is None else {"piece_bytes": piece_bytes}),
     )
-    query = start_query(spark, stream, committer)
+    ahead = read_ahead(stream)
+    query = start_query(spark, stream, committer, ahead)
     try:
         query.awaitTermination(300)
     finally:
         query.stop()
+        ahead.close()
         committer.close()
     assert query.exception() is None, query.exception()

@@ -10,11 +10,12 @@ batch, and memory is bounded by the piece size.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from pyspark.util import inheritable_thread_target
 
 from spark_app.common.failpoints import failpoint
 from spark_app.common.paths import local_path
+from spark_app.job.readahead import Ahead, ReadAhead, listing, next_files
 from spark_app.parse import pieces
 from spark_app.parse.schemas import LISTING
 from spark_app.parse.validate import (
@@ -109,17 +111,24 @@ def _validated(spark: SparkSession, groups: list[list[pieces.Piece]]) -> pa.Tabl
 
 
 def validated_chunks(
-    spark: SparkSession, planned: list[pieces.Piece], piece_bytes: int
+    spark: SparkSession,
+    planned: list[pieces.Piece],
+    piece_bytes: int,
+    ahead: Ahead | None = None,
 ) -> Iterator[pa.Table]:
-    """The batch's validated rows, chunk by chunk, in arrival order."""
+    """The batch's validated rows, chunk by chunk, in arrival order; `ahead` is the batch's
+    first wave when it was read ahead."""
     if not planned:
         return
-    if sum(piece.end - piece.start for piece in planned) <= SPLIT_HERE_BYTES:
+    if _split_here(planned):
         # A live batch of small files: split on the driver, validated by Spark SQL.
         yield from _slices(split_here(spark, planned).transform(validate).toArrow())
         return
     width = _wave_width(spark)
     groups = pieces.in_groups(planned, piece_bytes, width)
+    # Held in a list that the first wave empties: no frame keeps those rows once written.
+    ready = [ahead] if ahead is not None else []
+    del ahead
     # Runs of groups in arrival order: a large file that must be read whole streams through
     # the driver chunk by chunk; the others go to the executors in waves.
     for streamed, run in itertools.groupby(groups, lambda group: _streamed(group, piece_bytes)):
@@ -128,7 +137,38 @@ def validated_chunks(
                 for records in split_streamed(spark, piece, CHUNK_ROWS):
                     yield records.transform(validate).toArrow()
         else:
-            yield from _in_waves(spark, list(run), width)
+            yield from _in_waves(spark, list(run), width, ready)
+
+
+def _split_here(planned: list[pieces.Piece]) -> bool:
+    return sum(piece.end - piece.start for piece in planned) <= SPLIT_HERE_BYTES
+
+
+def _first_wave(
+    groups: list[list[pieces.Piece]], piece_bytes: int, width: int
+) -> list[list[pieces.Piece]]:
+    """The first wave validated_chunks collects, when the batch starts with one."""
+    run = itertools.takewhile(lambda group: not _streamed(group, piece_bytes), groups)
+    return list(itertools.islice(run, width))
+
+
+def read_ahead(
+    spark: SparkSession, taken: list[pieces.SourceFile], ahead: ReadAhead, piece_bytes: int
+) -> Ahead | None:
+    """Guess the batch after `taken`, plan it and read its first wave; None when it is empty
+    or would not be read in waves (a live batch, a file streamed whole)."""
+    files = next_files(listing(ahead.admission.input_dir), taken, ahead.admission)
+    if not files:
+        return None
+    planned = plan(spark, files, piece_bytes)
+    if not planned or _split_here(planned):
+        return None
+    wave = _first_wave(
+        pieces.in_groups(planned, piece_bytes, _wave_width(spark)), piece_bytes, _wave_width(spark)
+    )
+    if not wave:
+        return None
+    return Ahead(tuple(pieces.in_arrival_order(files)), planned, wave, _validated(spark, wave))
 
 
 def _streamed(group: list[pieces.Piece], piece_bytes: int) -> bool:
@@ -138,17 +178,25 @@ def _streamed(group: list[pieces.Piece], piece_bytes: int) -> bool:
 
 
 def _in_waves(
-    spark: SparkSession, groups: list[list[pieces.Piece]], width: int
+    spark: SparkSession, groups: list[list[pieces.Piece]], width: int, ready: list[Ahead]
 ) -> Iterator[pa.Table]:
     """Groups in waves of `width`, one Spark job each, collected as Arrow (no row pickling);
     the next wave is computed while the driver writes this one. The driver holds at most two
-    waves: memory is bounded by the piece size, not the input."""
+    waves: memory is bounded by the piece size, not the input. The first wave is taken from
+    `ready` (emptied) when it was read ahead."""
     waves = [groups[start : start + width] for start in range(0, len(groups), width)]
     # The reading thread's jobs carry the streaming query's properties (its job group, so
     # stopping the query cancels them too).
     collect = inheritable_thread_target(spark)(_validated)
     with ThreadPoolExecutor(1, thread_name_prefix="ingest-read") as reader:
-        pending = reader.submit(collect, spark, waves[0])
+        pending: Future[pa.Table]
+        ahead = ready.pop() if ready else None
+        if ahead is not None and ahead.wave == waves[0]:
+            pending = Future()
+            pending.set_result(ahead.rows)
+        else:
+            pending = reader.submit(collect, spark, waves[0])
+        del ahead
         for following in [*waves[1:], None]:
             table = pending.result()
             if following is not None:
@@ -164,8 +212,10 @@ def write_batch(
     committer: Committer,
     checkpoint_dir: str,
     piece_bytes: int,
+    ahead: ReadAhead | None = None,
 ) -> None:
-    """foreachBatch handler: one micro-batch, exactly once."""
+    """foreachBatch handler: one micro-batch, exactly once. With `ahead`, a batch read in
+    waves has the next batch's first wave read while its last chunks are written."""
     started = time.monotonic()
     spark = batch_df.sparkSession
     query_id = spark.sparkContext.getLocalProperty(QUERY_ID_PROPERTY)
@@ -175,13 +225,31 @@ def write_batch(
     if committer.is_committed(key):
         return
     files = files_of_batch(batch_df, checkpoint_dir, batch_id)
-    planned = plan(spark, files, piece_bytes)
+    found = ahead.take(files) if ahead is not None else None
+    if found is not None:
+        log.info("batch %d: its first wave was read ahead", batch_id)
+    planned = found.planned if found is not None else plan(spark, files, piece_bytes)
     failpoint("batch-planned")
     entries = [
         FileEntry(entry.path, entry.modified.astimezone(UTC).replace(tzinfo=None), 0)
         for entry in files
     ]
-    committer.commit(key, lambda: validated_chunks(spark, planned, piece_bytes), entries, started)
+    # The wave read ahead serves the first attempt (a retry reads it again); no frame keeps
+    # it once written.
+    first_wave = [found] if found is not None else []
+    del found
+
+    def chunks() -> Iterator[pa.Table]:
+        yield from validated_chunks(
+            spark, planned, piece_bytes, first_wave.pop() if first_wave else None
+        )
+        if ahead is not None and not _split_here(planned):
+            # Every row of this batch is read: the executors read the next batch's first
+            # wave while the database writes the last chunks.
+            guess = functools.partial(read_ahead, spark, files, ahead, piece_bytes)
+            ahead.start(inheritable_thread_target(spark)(guess))
+
+    committer.commit(key, chunks, entries, started)
     failpoint("batch-committed")
 
 

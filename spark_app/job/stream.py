@@ -14,6 +14,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from spark_app.job.batches import dry_run_batch, warm_up_executors, write_batch
 from spark_app.job.config import StreamSettings
+from spark_app.job.readahead import Admission, ReadAhead
 from spark_app.parse.schemas import LISTING, SOURCE_FILES
 from spark_app.sink.committer import Committer
 
@@ -54,8 +55,20 @@ def read_files(spark: SparkSession, settings: StreamSettings) -> DataFrame:
     return reader.load(settings.input_dir).select(*LISTING)
 
 
+def read_ahead(settings: StreamSettings) -> ReadAhead:
+    """The query's read-ahead, admitting files as its file source does."""
+    return ReadAhead(
+        Admission(
+            settings.input_dir, settings.max_files_per_trigger, settings.max_bytes_per_trigger
+        )
+    )
+
+
 def start_query(
-    spark: SparkSession, settings: StreamSettings, committer: Committer
+    spark: SparkSession,
+    settings: StreamSettings,
+    committer: Committer,
+    ahead: ReadAhead | None = None,
 ) -> StreamingQuery:
     """Start the stream: each micro-batch's files are read, validated and committed once."""
     handler = functools.partial(
@@ -63,6 +76,7 @@ def start_query(
         committer=committer,
         checkpoint_dir=settings.checkpoint_dir,
         piece_bytes=settings.piece_bytes,
+        ahead=ahead,
     )
     stream = (
         read_files(spark, settings)
