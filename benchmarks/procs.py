@@ -55,15 +55,11 @@ def _part(process: psutil.Process) -> str:
 
 def _unexeced_clone(process: psutil.Process) -> bool:
     """A JVM's child that is still the JVM: the moment between the clone and the exec of a
-    command it runs (a shell command of Hadoop's local file system). It shares its parent's
-    memory, so its RSS is the JVM's counted a second time, not memory of its own."""
+    command it runs (a shell command of Hadoop's local file system), named after the thread
+    that started it. It shares its parent's memory, so its RSS is the JVM's counted a second
+    time, not memory of its own."""
     parent = process.parent()
-    return (
-        parent is not None
-        and process.name() == "java"
-        and parent.name() == "java"
-        and process.cmdline() == parent.cmdline()
-    )
+    return parent is not None and parent.name() == "java" and process.cmdline() == parent.cmdline()
 
 
 class PeakRss:

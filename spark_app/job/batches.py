@@ -144,6 +144,17 @@ def _split_here(planned: list[pieces.Piece]) -> bool:
     return sum(piece.end - piece.start for piece in planned) <= SPLIT_HERE_BYTES
 
 
+def _one_wave(spark: SparkSession, planned: list[pieces.Piece], piece_bytes: int) -> bool:
+    """Whether the executors read the batch in one wave, so that its write would follow its
+    read with the executors idle. A batch of several waves reads the next wave while it
+    writes; on two cores, reading ahead there only slowed the batches down."""
+    if _split_here(planned):
+        return False
+    width = _wave_width(spark)
+    groups = pieces.in_groups(planned, piece_bytes, width)
+    return len(groups) <= width and not any(_streamed(group, piece_bytes) for group in groups)
+
+
 def _first_wave(
     groups: list[list[pieces.Piece]], piece_bytes: int, width: int
 ) -> list[list[pieces.Piece]]:
@@ -214,8 +225,8 @@ def write_batch(
     piece_bytes: int,
     ahead: ReadAhead | None = None,
 ) -> None:
-    """foreachBatch handler: one micro-batch, exactly once. With `ahead`, a batch read in
-    waves has the next batch's first wave read while its last chunks are written."""
+    """foreachBatch handler: one micro-batch, exactly once. With `ahead`, a batch read in one
+    wave has the next batch's first wave read while it is written."""
     started = time.monotonic()
     spark = batch_df.sparkSession
     query_id = spark.sparkContext.getLocalProperty(QUERY_ID_PROPERTY)
@@ -243,9 +254,9 @@ def write_batch(
         yield from validated_chunks(
             spark, planned, piece_bytes, first_wave.pop() if first_wave else None
         )
-        if ahead is not None and not _split_here(planned):
+        if ahead is not None and _one_wave(spark, planned, piece_bytes):
             # Every row of this batch is read: the executors read the next batch's first
-            # wave while the database writes the last chunks.
+            # wave while the database writes this one.
             guess = functools.partial(read_ahead, spark, files, ahead, piece_bytes)
             ahead.start(inheritable_thread_target(spark)(guess))
 

@@ -196,8 +196,9 @@ def test_a_quoted_file_larger_than_a_piece_streams_through_in_chunks(
 def test_the_next_batch_read_ahead_gives_the_same_rows(
     spark: SparkSession, sink: SinkUnderTest, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A backlog in batches of two files of 1 MB: while a batch's last chunks are written,
-    the next batch's first wave is read, and used when its files are the ones guessed."""
+    """A backlog in batches of two files of 1 MB, each batch one wave: while a batch is
+    written, the next batch's first wave is read, and used when its files are the ones
+    guessed."""
     drop = tmp_path / "drop"
     files = generate(sink.env(), drop, 6, 72, "--events-per-file", "12000")
     assert all(path.stat().st_size > 1 << 20 for path in files)
@@ -205,7 +206,7 @@ def test_the_next_batch_read_ahead_gives_the_same_rows(
     for number, path in enumerate(files):
         os.utime(path, (1_767_225_600 + number, 1_767_225_600 + number))
     caplog.set_level(logging.INFO, logger="spark_app.job.batches")
-    run_stream(spark, sink, drop, tmp_path / "checkpoint", files=2, piece_bytes=1 << 20)
+    run_stream(spark, sink, drop, tmp_path / "checkpoint", files=2)
     assert caplog.text.count("its first wave was read ahead") == 2
     assert_sink_matches(sink, files)
     assert sink.query("SELECT COUNT(*), SUM(files) FROM ingest_batches") == [(3, 6)]
