@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     log.setLevel(config.log_level)
     stop = StopRequest()
-    spark = build_session()
+    spark = build_session(local_checkpoints=local_path(config.stream.checkpoint_dir) is not None)
     spark.sparkContext.setLogLevel("WARN")
     # After the session: SparkContext installs a SIGINT handler of its own that cancels jobs.
     install_stop_handlers(stop)

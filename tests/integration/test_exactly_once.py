@@ -19,6 +19,7 @@ from pyspark.sql import SparkSession
 from localmysql import LocalServer, free_port
 from localpg import LocalPostgres
 from spark_app.common.failpoints import ENV
+from spark_app.job.session import CHECKPOINT_MANAGER, FILE_SYSTEM_CHECKPOINTS
 from tests.conftest import postgres_base
 from tests.dashboard_process import running_dashboard, sample, scrape
 from tests.helpers import (
@@ -191,6 +192,31 @@ def test_a_quoted_file_larger_than_a_piece_streams_through_in_chunks(
     assert quoted.stat().st_size > 256 << 10
     run_stream(spark, sink, drop, tmp_path / "checkpoint", files=3, piece_bytes=64 << 10)
     assert_sink_matches(sink, files)
+
+
+def test_local_checkpoints_are_written_by_the_file_system_manager(
+    spark: SparkSession, mysql: SinkUnderTest, tmp_path: Path
+) -> None:
+    """The session names Spark's FileSystem-based checkpoint manager by a class this Spark
+    has, and a stream's checkpoint written through it restarts exactly."""
+    chosen = spark.conf.get(CHECKPOINT_MANAGER)
+    assert chosen in FILE_SYSTEM_CHECKPOINTS
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    assert jvm.java.lang.Class.forName(chosen).getSimpleName() == (
+        "FileSystemBasedCheckpointFileManager"
+    )
+    drop, checkpoint = tmp_path / "drop", tmp_path / "checkpoint"
+    files = generate(mysql.env(), drop, 2, 73)
+    run_stream(spark, mysql, drop, checkpoint, files=1)
+    assert sorted(p.name for p in (checkpoint / "commits").iterdir() if p.name.isdigit()) == [
+        "0",
+        "1",
+    ]
+    files = generate(mysql.env(), drop, 1, 74, "--events-per-file", "5")  # all three
+    assert len(files) == 3
+    run_stream(spark, mysql, drop, checkpoint, files=1)
+    assert_sink_matches(mysql, files)
 
 
 def test_the_next_batch_read_ahead_gives_the_same_rows(
