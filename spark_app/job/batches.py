@@ -42,6 +42,8 @@ from spark_app.sink.sourcelog import batch_files
 log = logging.getLogger(__name__)
 
 QUERY_ID_PROPERTY = "sql.streaming.queryId"
+# The local properties that make a job part of a running SQL execution (a micro-batch's).
+SQL_EXECUTION_PROPERTIES = ("spark.sql.execution.id", "spark.sql.execution.root.id")
 # Rows per chunk written: large enough to amortise a statement, small enough to keep the
 # driver's memory flat.
 CHUNK_ROWS = 50_000
@@ -168,6 +170,12 @@ def read_ahead(
 ) -> Ahead | None:
     """Guess the batch after `taken`, plan it and read its first wave; None when it is empty
     or would not be read in waves (a live batch, a file streamed whole)."""
+    # Its jobs keep the query's job group (a stop cancels them), but are not part of the
+    # finished batch's SQL execution: they read the next batch, under a name that says so.
+    context = spark.sparkContext
+    for key in SQL_EXECUTION_PROPERTIES:
+        context.setLocalProperty(key, None)  # type: ignore[arg-type]
+    context.setJobDescription("read ahead: the next batch's first wave")
     files = next_files(listing(ahead.admission.input_dir), taken, ahead.admission)
     if not files:
         return None
