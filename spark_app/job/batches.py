@@ -154,7 +154,7 @@ def _one_wave(spark: SparkSession, planned: list[pieces.Piece], piece_bytes: int
         return False
     width = _wave_width(spark)
     groups = pieces.in_groups(planned, piece_bytes, width)
-    return len(groups) <= width and not any(_streamed(group, piece_bytes) for group in groups)
+    return _first_wave(groups, piece_bytes, width) == groups
 
 
 def _first_wave(
@@ -182,9 +182,8 @@ def read_ahead(
     planned = plan(spark, files, piece_bytes)
     if not planned or _split_here(planned):
         return None
-    wave = _first_wave(
-        pieces.in_groups(planned, piece_bytes, _wave_width(spark)), piece_bytes, _wave_width(spark)
-    )
+    width = _wave_width(spark)
+    wave = _first_wave(pieces.in_groups(planned, piece_bytes, width), piece_bytes, width)
     if not wave:
         return None
     return Ahead(tuple(pieces.in_arrival_order(files)), planned, wave, _validated(spark, wave))
