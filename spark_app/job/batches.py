@@ -29,11 +29,13 @@ from spark_app.job.readahead import Ahead, ReadAhead, listing, next_files
 from spark_app.parse import pieces
 from spark_app.parse.schemas import LISTING
 from spark_app.parse.validate import (
+    WAVE_PROPERTY,
     probe_ranges,
-    split_groups,
     split_here,
     split_streamed,
+    split_wave,
     validate,
+    wave_property,
 )
 from spark_app.sink.batch import BatchKey, FileEntry
 from spark_app.sink.committer import Committer
@@ -107,9 +109,32 @@ def _slices(table: pa.Table) -> Iterator[pa.Table]:
     return (table.slice(start, CHUNK_ROWS) for start in range(0, table.num_rows, CHUNK_ROWS))
 
 
+# The validated frame of a wave of N groups, per streaming query's session: built once, run
+# for every wave of N groups (the groups named by a local property), so Spark analyses and plans
+# it once rather than per wave.
+_WAVE_FRAMES: dict[tuple[str, int], DataFrame] = {}
+
+
+def _wave_frame(spark: SparkSession, count: int) -> DataFrame:
+    session = str(spark._jsparkSession.sessionUUID())
+    frame = _WAVE_FRAMES.get((session, count))
+    if frame is None:
+        if any(key[0] != session for key in _WAVE_FRAMES):
+            _WAVE_FRAMES.clear()  # an earlier query's session: its frames are done with
+        frame = split_wave(spark, count).transform(validate)
+        _WAVE_FRAMES[(session, count)] = frame
+    return frame
+
+
 def _validated(spark: SparkSession, groups: list[list[pieces.Piece]]) -> pa.Table:
     """One Spark job: each group one partition, validated, collected as Arrow in order."""
-    return split_groups(spark, groups).transform(validate).toArrow()
+    frame = _wave_frame(spark, len(groups))
+    context = spark.sparkContext
+    context.setLocalProperty(WAVE_PROPERTY, wave_property(groups))
+    try:
+        return frame.toArrow()
+    finally:
+        context.setLocalProperty(WAVE_PROPERTY, None)  # type: ignore[arg-type]
 
 
 def validated_chunks(

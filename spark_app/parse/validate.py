@@ -6,11 +6,14 @@ data contract's (the first failing rule wins). Fields arrive trimmed from the sp
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import asdict
 from functools import lru_cache
 
 import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark import TaskContext
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -88,29 +91,58 @@ def split_pieces(planned: DataFrame) -> DataFrame:
 # zone, UTC); PROBES as the probe hands them back.
 _PIECES_ARROW = to_arrow_schema(PIECES, timezone="UTC")
 _PROBES_ARROW = to_arrow_schema(PROBES)
+_WAVE_ARROW = _PIECES_ARROW.append(pa.field("group", pa.int32(), False))
 
 
-def split_groups(spark: SparkSession, groups: list[list[pieces.Piece]]) -> DataFrame:
-    """The records of groups of pieces, one Spark partition per group, in the groups' order
-    (RECORDS). The tasks are started by `spark.range`, one id per group, and each reads its
-    group's pieces: a parallelized Python list would need a second pool of Python workers
+# The local property that names, for the Spark job its thread runs next, the groups of pieces
+# each task of a split_wave frame reads (wave_property's value).
+WAVE_PROPERTY = "ingest.wave"
+
+
+def wave_property(groups: list[list[pieces.Piece]]) -> str:
+    """The value of WAVE_PROPERTY for a wave of groups: their pieces as Arrow IPC, in base64
+    (a local property is a string), each piece with its group's number."""
+    rows = [{**asdict(piece), "group": number} for number, group in enumerate(groups)
+            for piece in group]  # fmt: skip
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, _WAVE_ARROW) as writer:
+        writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=_WAVE_ARROW))
+    return base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii")
+
+
+def _wave_groups(value: str) -> list[pa.Table]:
+    """wave_property's value -> the pieces (PIECES) of each group, in order."""
+    table = pa.ipc.open_stream(base64.b64decode(value)).read_all()
+    numbers = table.column("group")
+    count = pc.max(numbers).as_py() + 1 if table.num_rows else 0
+    pieces_only = table.select(_PIECES_ARROW.names)
+    return [pieces_only.filter(pc.equal(numbers, number)) for number in range(count)]
+
+
+def split_wave(spark: SparkSession, count: int) -> DataFrame:
+    """The records of a wave of `count` groups of pieces, one Spark partition per group, in
+    the groups' order (RECORDS). Which groups: the WAVE_PROPERTY of the thread that runs the
+    job (wave_property). The plan does not depend on them, so one frame, analysed and planned
+    once, reads every wave of that many groups; building and planning a frame per wave cost
+    about as much driver time as a small wave's read. The tasks are started by `spark.range`,
+    one id per group: a parallelized Python list would need a second pool of Python workers
     (the RDD's) beside mapInArrow's, each worker holding its own copy of the libraries."""
-    batches = [
-        pa.RecordBatch.from_pylist([asdict(piece) for piece in group], schema=_PIECES_ARROW)
-        for group in groups
-    ]
 
     def read_groups(ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        value = TaskContext.get().getLocalProperty(WAVE_PROPERTY)  # type: ignore[union-attr]
+        if not value:
+            raise RuntimeError(f"a split_wave job ran without the {WAVE_PROPERTY} property")
+        groups = _wave_groups(value)
         for id_batch in ids:
             for index in id_batch.column(0).to_pylist():
-                yield from _split_pieces(iter([batches[index]]))
+                yield from _split_pieces(iter(groups[index].to_batches()))
 
-    return spark.range(0, len(groups), 1, len(groups)).mapInArrow(read_groups, RECORDS)
+    return spark.range(0, count, 1, count).mapInArrow(read_groups, RECORDS)
 
 
 def probe_ranges(spark: SparkSession, ranges: list[pieces.Range]) -> list[pieces.Probe]:
     """Probe each range (pieces.probe), in the ranges' order. The tasks are started as
-    split_groups starts its tasks, one per core, each probing a run of consecutive ranges: a
+    split_wave starts its tasks, one per core, each probing a run of consecutive ranges: a
     probe is a few milliseconds of counting, less than a task's round trip."""
 
     def probe(ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

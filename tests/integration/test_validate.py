@@ -17,11 +17,13 @@ from pyspark.sql import DataFrame, SparkSession
 from spark_app.parse.pieces import Piece, SourceFile, in_groups, pieces_of, ranges_to_probe
 from spark_app.parse.schemas import PIECES, RECORDS, VALIDATED
 from spark_app.parse.validate import (
+    WAVE_PROPERTY,
     parse_pieces,
     probe_ranges,
-    split_groups,
     split_pieces,
+    split_wave,
     validate,
+    wave_property,
 )
 from spark_app.sink.batch import MinuteTotal, minute_totals, prepare
 
@@ -400,6 +402,24 @@ def test_split_pieces_gives_a_marker_per_file_and_a_row_per_record(spark: SparkS
     assert_validated(actual, wanted)
 
 
+def events_of_wave(spark: SparkSession, frame: DataFrame, groups: list[list[Piece]]) -> DataFrame:
+    """The events a split_wave frame reads when this thread names `groups` (collected here)."""
+    context = spark.sparkContext
+    context.setLocalProperty(WAVE_PROPERTY, wave_property(groups))
+    try:
+        rows = frame.filter("kind = 'events'").select("source_file", "source_line", "fields")
+        return spark.createDataFrame(rows.collect(), rows.schema)
+    finally:
+        context.setLocalProperty(WAVE_PROPERTY, None)  # type: ignore[arg-type]
+
+
+def wanted_events(spark: SparkSession, path: str, lines: list[str]) -> DataFrame:
+    return spark.createDataFrame(
+        [(path, number, line.split(",")) for number, line in enumerate(lines, 2)],
+        "source_file string, source_line int, fields array<string>",
+    )
+
+
 def test_a_file_probed_and_read_in_groups_keeps_its_order_and_line_numbers(
     spark: SparkSession,
 ) -> None:
@@ -414,14 +434,38 @@ def test_a_file_probed_and_read_in_groups_keeps_its_order_and_line_numbers(
     assert sum(found.lines for found in probes) == 8
     groups = in_groups(pieces_of([source], probes, piece_bytes), piece_bytes)
     assert len(groups) > 2
-    split = split_groups(spark, groups)
+    split = split_wave(spark, len(groups))
     assert split.rdd.getNumPartitions() == len(groups)
-    actual = split.filter("kind = 'events'").select("source_line", "fields")
-    wanted = spark.createDataFrame(
-        [(number, line.split(",")) for number, line in enumerate(lines, 2)],
-        "source_line int, fields array<string>",
+    actual = events_of_wave(spark, split, groups)
+    assert_df_equality(actual, wanted_events(spark, source.path, lines), ignore_nullable=True)
+
+
+def test_one_wave_frame_reads_whichever_groups_its_thread_names(spark: SparkSession) -> None:
+    files = []
+    for name, first in (("first.csv", 1), ("second.csv", 100), ("third.csv", 200)):
+        lines = [f"e{n},u,p,view,1,{TIME}" for n in range(first, first + 3)]
+        local = DROP / name
+        local.write_text("\n".join([EVENTS_HEADER, *lines]) + "\n")
+        size = local.stat().st_size
+        files.append((Piece(f"{D}/{name}", T0, 0, size, 1, None, False), lines))
+    frame = split_wave(spark, 2)
+    (first, first_lines), (second, second_lines), (third, third_lines) = files
+    one = events_of_wave(spark, frame, [[first], [second]])
+    assert_df_equality(
+        one,
+        wanted_events(spark, first.path, first_lines).union(
+            wanted_events(spark, second.path, second_lines)
+        ),
+        ignore_nullable=True,
     )
-    assert_df_equality(actual, wanted, ignore_nullable=True)
+    other = events_of_wave(spark, frame, [[third], [first]])
+    assert_df_equality(
+        other,
+        wanted_events(spark, third.path, third_lines).union(
+            wanted_events(spark, first.path, first_lines)
+        ),
+        ignore_nullable=True,
+    )
 
 
 def test_parse_pieces_splits_and_validates_every_kind(spark: SparkSession) -> None:
