@@ -3,8 +3,8 @@
 Spark plans micro-batch N+1 only once N's handler has returned. A batch of one wave is read,
 then written: in a backlog of such batches the executors idle while the database writes, and
 the database idles while Spark plans N+1 and reads it. Once N's rows are all read, the handler
-guesses N+1's files as the file source admits them (the files after N's in arrival order,
-within the same limit) and has them planned and their first wave read in a thread of its own.
+guesses N+1's files as the file source admits them (the files after N's in the source's
+order, within the same limit) and has them planned and their first wave read in a thread of its own.
 N+1's handler uses that wave only if its files are exactly the ones guessed (path,
 modification time, size): dropped files are immutable, so the same pieces give the same rows.
 A wrong guess costs one wave's reading, nothing else. Nothing is written ahead: the
@@ -49,8 +49,9 @@ class Ahead:
 
 
 def listing(input_dir: str) -> list[pieces.SourceFile]:
-    """The folder's files as the source lists them (`*.csv`, no hidden or `_` names), named
-    and timed as its log records them (`file:/…`, milliseconds); empty unless it is local."""
+    """The folder's files as the source lists them (`*.csv`, no hidden or `_` names, in the
+    directory's order), named and timed as its log records them (`file:/…`, milliseconds);
+    empty unless it is local."""
     folder = local_path(input_dir)
     if folder is None:
         return []
@@ -77,15 +78,22 @@ def listing(input_dir: str) -> list[pieces.SourceFile]:
 def next_files(
     listed: list[pieces.SourceFile], taken: list[pieces.SourceFile], admission: Admission
 ) -> list[pieces.SourceFile]:
-    """The files the source will most likely put in the batch after `taken`: those after its
-    last file in arrival order, oldest first, within the admission's limit."""
+    """The files the source will most likely put in the batch after `taken`, within the
+    admission's limit. `listed` is in the folder's listing order: the source sorts the files it
+    lists by modification time alone, a stable sort, so that files of the same millisecond (a
+    backlog copied in at once) come in listing order, not by name; its next batch is the files
+    after the last of `taken` in that order."""
     if not taken:
         return []
-    last = max((entry.modified, entry.path) for entry in taken)
     names = {entry.path for entry in taken}
-    after = pieces.in_arrival_order(
-        entry for entry in listed if entry.path not in names and (entry.modified, entry.path) > last
-    )
+    in_source_order = sorted(listed, key=lambda entry: entry.modified)
+    positions = [index for index, entry in enumerate(in_source_order) if entry.path in names]
+    if positions:
+        after = in_source_order[max(positions) + 1 :]
+    else:  # the batch's files are gone from the folder (archived): after them in time
+        last = max(entry.modified for entry in taken)
+        after = [entry for entry in in_source_order if entry.modified > last]
+    after = [entry for entry in after if entry.path not in names]
     if admission.max_files is not None:
         return after[: admission.max_files]
     chosen: list[pieces.SourceFile] = []

@@ -48,21 +48,38 @@ def test_a_remote_or_missing_folder_lists_nothing(tmp_path: Path) -> None:
     assert listing(str(tmp_path / "missing")) == []
 
 
-def test_the_next_files_follow_the_batch_in_arrival_order_up_to_a_count() -> None:
+def test_the_next_files_follow_the_batch_in_the_sources_order_up_to_a_count() -> None:
     taken = [source("a.csv", 1), source("b.csv", 2)]
     listed = [
         source("d.csv", 3),
         *taken,
-        source("c.csv", 3),  # same time as d: the name decides
+        source("c.csv", 3),  # same time as d: the listing's order decides, as in Spark's sort
         source("e.csv", 5),
         source("old.csv", 0),  # older than the batch: an earlier batch took it
     ]
 
     admission = Admission("/drop", 2, 1 << 30)
 
-    assert next_files(listed, taken, admission) == [source("c.csv", 3), source("d.csv", 3)]
+    assert next_files(listed, taken, admission) == [source("d.csv", 3), source("c.csv", 3)]
     assert next_files(listed, [], admission) == []
     assert next_files(taken, taken, admission) == []
+
+
+def test_files_of_one_millisecond_are_taken_in_listing_order_after_the_batch() -> None:
+    # A backlog copied in at once: every file has the same time, so the source's batches are
+    # runs of the listing, whatever the names.
+    listed = [source(name, 1) for name in ("m.csv", "c.csv", "x.csv", "a.csv", "k.csv")]
+    admission = Admission("/drop", 2, 1 << 30)
+
+    assert next_files(listed, listed[:2], admission) == listed[2:4]
+    assert next_files(listed, listed[2:4], admission) == listed[4:]
+
+
+def test_after_a_batch_gone_from_the_folder_the_next_files_are_the_later_ones() -> None:
+    listed = [source("c.csv", 3), source("b.csv", 2), source("d.csv", 4)]
+    gone = [source("a.csv", 2)]  # archived once committed
+
+    assert next_files(listed, gone, Admission("/drop", 5, 1 << 30)) == listed[::2]
 
 
 def test_the_next_files_fill_the_byte_budget_and_take_at_least_one() -> None:
