@@ -168,3 +168,40 @@ def test_ids_already_stored_are_found_whatever_their_characters(sink: SinkUnderT
     assert sorted(row[0] for row in sink.query("SELECT user_id FROM users")) == sorted(
         ["other", *ids]
     )
+
+
+def test_chunks_with_and_without_stored_ids_write_exactly_their_new_rows(
+    sink: SinkUnderTest,
+) -> None:
+    """Chunk after chunk in one transaction: a chunk without stored ids is written whole, one
+    whose stored id comes last or first keeps only its new rows, and the next clean chunk is
+    written whole again (PostgreSQL copies a chunk whole until it meets a stored id)."""
+    base = _events().slice(0, 4)
+
+    def chunk(*ids: str) -> pa.Table:
+        return base.slice(0, len(ids)).set_column(0, "event_id", pa.array(ids))
+
+    dialect = dialect_for(sink.settings("writer"))
+    dialect.detect_write_path()
+    if sink.kind == "mysql":
+        dialect.load_min_rows = 0  # type: ignore[attr-defined]  # a few rows, loaded all the same
+    steps = [
+        (chunk("a", "b", "c"), ["a", "b", "c"]),
+        (chunk("d", "e", "a"), ["d", "e"]),
+        (chunk("f", "g"), ["f", "g"]),
+        (chunk("b", "h"), ["h"]),
+        (chunk("c", "d"), []),
+        (chunk("i", "j", "k", "l"), ["i", "j", "k", "l"]),
+    ]
+    now = datetime(2026, 12, 2, 11, 0, 0)
+    connection = dialect.connect()
+    try:
+        dialect.begin(connection)
+        for number, (rows, new) in enumerate(steps):
+            written = dialect.load_events(connection, BatchKey(QUERY_ID, 3), rows, now)
+            assert sorted(written.column("event_id").to_pylist()) == new, number
+        connection.commit()
+    finally:
+        connection.close()
+    stored = sink.query("SELECT event_id FROM events ORDER BY event_id")
+    assert [row[0] for row in stored] == list("abcdefghijkl")

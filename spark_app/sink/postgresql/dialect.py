@@ -1,8 +1,9 @@
 """The PostgreSQL dialect: COPY of the new rows straight into events, in the batch's transaction.
 
 Batches are serialised by a transaction-level advisory lock (no table privilege needed), so
-the ids found already in events before the COPY are exactly the duplicates: the COPY then
-writes every other row once, into its final table. No UNLOGGED staging is involved, so a
+an id the COPY finds stored (a unique violation) is a duplicate, never a race: a chunk is
+copied whole, and only when it meets such an id are its ids looked up and the others copied,
+each row once, into its final table. No UNLOGGED staging is involved, so a
 server crash cannot leave an emptied stage behind a recorded batch.
 """
 
@@ -15,6 +16,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spark_app.common.database import DatabaseSettings
 from spark_app.sink.batch import EVENT_COLUMNS, LINEAGE_COLUMNS, BatchKey, MinuteTotal, without
 from spark_app.sink.dialect import Dialect
 from spark_app.sink.drivers import open_connection
@@ -39,6 +41,11 @@ class PostgreSQLDialect(Dialect):
 
     kind = "postgresql"
     byte_order = ' COLLATE "C"'
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        super().__init__(settings)
+        # Whether the next chunk's ids are looked up before its COPY (load_events).
+        self._look_up_first = False
 
     def batch_connection(self) -> Any:
         # Lock waits and statements end within 60 s; a dead peer is found by TCP keepalives
@@ -126,13 +133,32 @@ class PostgreSQLDialect(Dialect):
         if events.num_rows == 0:
             return events
         cursor = connection.cursor()
+        columns = (*EVENT_COLUMNS, *LINEAGE_COLUMNS, "query_id", "batch_id", "ingested_at")
+        fields = _batch_fields(key, now)
+        if not self._look_up_first:
+            # Most chunks hold no stored id: COPY them whole, and look the ids up only when the
+            # COPY meets one (a unique violation, undone to the savepoint). The batch lock keeps
+            # other writers out, so a violation is an id stored before, never a race.
+            cursor.execute("SAVEPOINT new_events")
+            try:
+                self._copy(cursor, "events", columns, encode(events, columns[:-3], fields))
+            except psycopg.Error as exc:
+                if not self.is_duplicate_key(exc):
+                    raise
+                cursor.execute("ROLLBACK TO SAVEPOINT new_events")
+                self._look_up_first = True
+            else:
+                cursor.execute("RELEASE SAVEPOINT new_events")
+                return events
         cursor.execute(
             "SELECT event_id FROM events WHERE event_id = ANY(%s::text[])",
             (text_array(events.column("event_id")),),
         )
-        new = without(events, {str(row[0]) for row in cursor.fetchall()})
-        columns = (*EVENT_COLUMNS, *LINEAGE_COLUMNS, "query_id", "batch_id", "ingested_at")
-        self._copy(cursor, "events", columns, encode(new, columns[:-3], _batch_fields(key, now)))
+        stored = {str(row[0]) for row in cursor.fetchall()}
+        # After a chunk of stored ids the next is looked up first, until one holds none.
+        self._look_up_first = bool(stored)
+        new = without(events, stored)
+        self._copy(cursor, "events", columns, encode(new, columns[:-3], fields))
         return new
 
     def insert_rejected(
