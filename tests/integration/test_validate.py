@@ -449,23 +449,12 @@ def test_one_wave_frame_reads_whichever_groups_its_thread_names(spark: SparkSess
         size = local.stat().st_size
         files.append((Piece(f"{D}/{name}", T0, 0, size, 1, None, False), lines))
     frame = split_wave(spark, 2)
-    (first, first_lines), (second, second_lines), (third, third_lines) = files
-    one = events_of_wave(spark, frame, [[first], [second]])
-    assert_df_equality(
-        one,
-        wanted_events(spark, first.path, first_lines).union(
-            wanted_events(spark, second.path, second_lines)
-        ),
-        ignore_nullable=True,
-    )
-    other = events_of_wave(spark, frame, [[third], [first]])
-    assert_df_equality(
-        other,
-        wanted_events(spark, third.path, third_lines).union(
-            wanted_events(spark, first.path, first_lines)
-        ),
-        ignore_nullable=True,
-    )
+    first, second, third = files
+    # The same frame, two waves of other files: each gives its own groups' rows, in order.
+    for wave in ([first, second], [third, first]):
+        actual = events_of_wave(spark, frame, [[piece] for piece, _ in wave])
+        wanted = [wanted_events(spark, piece.path, lines) for piece, lines in wave]
+        assert_df_equality(actual, wanted[0].union(wanted[1]), ignore_nullable=True)
 
 
 def test_parse_pieces_splits_and_validates_every_kind(spark: SparkSession) -> None:
