@@ -3,8 +3,8 @@
 Spark plans micro-batch N+1 only once N's handler has returned. A batch of one wave is read,
 then written: in a backlog of such batches the executors idle while the database writes, and
 the database idles while Spark plans N+1 and reads it. Once N's rows are all read, the handler
-guesses N+1's files as the file source admits them (the files after N's in the source's
-order, within the same limit) and has them planned and their first wave read in a thread of its own.
+guesses N+1's files as the file source admits them (the files after N's in the source's order,
+within the same limit) and has them planned and their first wave read in a thread of its own.
 N+1's handler uses that wave only if its files are exactly the ones guessed (path,
 modification time, size): dropped files are immutable, so the same pieces give the same rows.
 A wrong guess costs one wave's reading, nothing else. Nothing is written ahead: the

@@ -3,8 +3,8 @@
 Batches are serialised by a transaction-level advisory lock (no table privilege needed), so
 an id the COPY finds stored (a unique violation) is a duplicate, never a race: a chunk is
 copied whole, and only when it meets such an id are its ids looked up and the others copied,
-each row once, into its final table. No UNLOGGED staging is involved, so a
-server crash cannot leave an emptied stage behind a recorded batch.
+each row once, into its final table. No UNLOGGED staging is involved, so a server crash
+cannot leave an emptied stage behind a recorded batch.
 """
 
 from __future__ import annotations
