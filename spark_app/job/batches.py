@@ -25,6 +25,7 @@ from pyspark.util import inheritable_thread_target
 
 from spark_app.common.failpoints import failpoint
 from spark_app.common.paths import local_path
+from spark_app.job.idorder import in_id_order, segment_count
 from spark_app.job.readahead import Ahead, ReadAhead, listing, next_files
 from spark_app.parse import pieces
 from spark_app.parse.schemas import LISTING
@@ -58,6 +59,10 @@ FIRST_RANGE_SHARE = 8
 # A batch of at most this much input is split on the driver (validate.split_here): reading a
 # few small files costs less than a Spark task's round trip to a Python worker.
 SPLIT_HERE_BYTES = 1 << 20
+# A batch of more than this many pieces of input (64 MB by default) writes its events in
+# event_id order where the table is stored in that order (job/idorder.py); a catch-up batch of
+# small files is written as it is read.
+ID_ORDER_PIECES = 8
 
 
 def _stat(entry: FileEntry) -> pieces.SourceFile:
@@ -168,7 +173,29 @@ def validated_chunks(
 
 
 def _split_here(planned: list[pieces.Piece]) -> bool:
-    return sum(piece.end - piece.start for piece in planned) <= SPLIT_HERE_BYTES
+    return _input_bytes(planned) <= SPLIT_HERE_BYTES
+
+
+def _in_id_order(planned: list[pieces.Piece], piece_bytes: int) -> bool:
+    return _input_bytes(planned) > ID_ORDER_PIECES * piece_bytes
+
+
+def _segments(planned: list[pieces.Piece]) -> list[list[pieces.Piece]]:
+    """The pieces in runs of about equal input, in arrival order (job/idorder.py)."""
+    count = segment_count(_input_bytes(planned))
+    share = _input_bytes(planned) / count
+    parts: list[list[pieces.Piece]] = [[]]
+    done = 0
+    for piece in planned:
+        if parts[-1] and done >= share * len(parts):
+            parts.append([])
+        parts[-1].append(piece)
+        done += piece.end - piece.start
+    return parts
+
+
+def _input_bytes(planned: list[pieces.Piece]) -> int:
+    return sum(piece.end - piece.start for piece in planned)
 
 
 def _one_wave(spark: SparkSession, planned: list[pieces.Piece], piece_bytes: int) -> bool:
@@ -283,9 +310,17 @@ def write_batch(
     del found
 
     def chunks() -> Iterator[pa.Table]:
-        yield from validated_chunks(
-            spark, planned, piece_bytes, first_wave.pop() if first_wave else None
-        )
+        ready = first_wave.pop() if first_wave else None
+        if committer.dialect.clustered_by_id and _in_id_order(planned, piece_bytes):
+            segments = [
+                validated_chunks(spark, part, piece_bytes, ready if index == 0 else None)
+                for index, part in enumerate(_segments(planned))
+            ]
+            log.info("batch %d: events written in event_id order, %d segments of input",
+                     batch_id, len(segments))  # fmt: skip
+            yield from in_id_order(segments, CHUNK_ROWS, inheritable_thread_target(spark))
+        else:
+            yield from validated_chunks(spark, planned, piece_bytes, ready)
         if ahead is not None and _one_wave(spark, planned, piece_bytes):
             # Every row of this batch is read: the executors read the next batch's first
             # wave while the database writes this one.

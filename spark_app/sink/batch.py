@@ -20,6 +20,8 @@ USER_COLUMNS = ("user_id", "name", "email", "city", "registered_at")
 PRODUCT_COLUMNS = ("product_id", "name", "category", "list_price")
 LINEAGE_COLUMNS = ("source_file", "source_line")
 ARRIVAL_COLUMNS = ("file_modified", "source_file", "source_line")
+# A large batch's events come merged in this order (job/idorder.py).
+ID_ORDER_COLUMNS = ("event_id", *ARRIVAL_COLUMNS)
 REJECTED_COLUMNS = ("reason", "detail", "source_file", "source_line", "raw_line")
 SINK_REFUSED = "sink_refused"
 
@@ -63,30 +65,31 @@ class PreparedChunk:
 def _in_arrival_order(table: pa.Table) -> pa.Table:
     """The rows in arrival order; as they come (a wave's chunks are) when they are in it
     already, which is cheaper to check than to sort and copy every column."""
-    if _is_in_arrival_order(table):
+    if _is_ordered(table, ARRIVAL_COLUMNS):
         return table
     order = pc.sort_indices(table, sort_keys=[(name, "ascending") for name in ARRIVAL_COLUMNS])
     return table.take(order)
 
 
-def _is_in_arrival_order(table: pa.Table) -> bool:
+def _is_ordered(table: pa.Table, keys: tuple[str, ...]) -> bool:
+    """Whether no row comes after the next one by `keys` (the first key first)."""
     if table.num_rows < 2:
         return True
-    keys = [table.column(name) for name in ARRIVAL_COLUMNS]
-    before = [key.slice(0, table.num_rows - 1) for key in keys]
-    after = [key.slice(1) for key in keys]
+    columns = [table.column(name) for name in keys]
+    before = [key.slice(0, table.num_rows - 1) for key in columns]
+    after = [key.slice(1) for key in columns]
     # Row i comes no later than row i+1, comparing the keys from the last one up.
-    in_order = pc.less_equal(before[2], after[2])
-    for earlier, later in zip(reversed(before[:2]), reversed(after[:2]), strict=True):
+    in_order = pc.less_equal(before[-1], after[-1])
+    for earlier, later in zip(reversed(before[:-1]), reversed(after[:-1]), strict=True):
         in_order = pc.or_(pc.less(earlier, later), pc.and_(pc.equal(earlier, later), in_order))
     return bool(pc.all(in_order, skip_nulls=False).as_py())
 
 
 def _first_per_id(events: pa.Table) -> pa.Table:
-    """The first row of each event_id (rows in arrival order), sorted by event_id: a stable
-    sort keeps a repeated id's rows in arrival order, so the first is the one whose id differs
-    from the row before it."""
-    ordered = _sorted_by(events, "event_id")
+    """The first row of each event_id (rows in arrival order, or in event_id order with equal
+    ids in arrival order), sorted by event_id: a stable sort keeps a repeated id's rows in
+    arrival order, so the first is the one whose id differs from the row before it."""
+    ordered = events if _is_ordered(events, ("event_id",)) else _sorted_by(events, "event_id")
     if ordered.num_rows < 2:
         return ordered
     ids = ordered.column("event_id")
@@ -120,13 +123,16 @@ def distinct(table: pa.Table, column: str) -> list[str]:
 def prepare(table: pa.Table) -> PreparedChunk:
     """Validated rows of one chunk (any order) -> the parts its writes need.
 
-    Chunks reach the transaction in arrival order, so the first row of an event_id in the
-    first chunk that holds it is the batch's first: later chunks find it in the table.
+    Chunks reach the transaction in arrival order (or, a large batch's events, in event_id
+    order with equal ids in arrival order), so the first row of an event_id in the first chunk
+    that holds it is the batch's first: later chunks find it in the table.
     """
     # Markers (a piece's record count, line 0) are counted, not ordered.
     is_marker = pc.equal(table.column("kind"), FILE_MARKER)
     markers = table.filter(is_marker)
-    records = _in_arrival_order(table.filter(pc.invert(is_marker)))
+    records = table.filter(pc.invert(is_marker))
+    if not _is_ordered(records, ID_ORDER_COLUMNS):
+        records = _in_arrival_order(records)
     valid = pc.is_null(records.column("reason"))
     accepted = records.filter(valid)
 

@@ -40,6 +40,9 @@ class Dialect(SchemaSetup):
     kind = ""
     # Appended to a text column compared with <, so that names compare as bytes on every server.
     byte_order = ""
+    # Whether `events` is stored in event_id order (a clustered primary key): a large batch's
+    # events are then written in that order (job/idorder.py).
+    clustered_by_id = False
 
     def __init__(self, settings: DatabaseSettings) -> None:
         self.settings = settings
