@@ -21,6 +21,7 @@ the first row of an id still reaches the transaction first.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 import threading
@@ -44,6 +45,8 @@ MAX_RUNS = 64
 RUN_CHUNKS = 2
 # Rows per record batch of a spilled run: the merge reads a run a few batches at a time.
 SPILL_BATCH_ROWS = 1_024
+# The spill folder's name: this prefix, the driver's pid, a random part.
+_PREFIX = "ingest-sort-"
 # What a valid event has (its other columns are null): all a run keeps.
 _EVENT = ("event_id", "user_id", "product_id", "event_type", "price", "event_time",
           "source_file", "source_line", "file_modified")  # fmt: skip
@@ -62,7 +65,8 @@ def in_id_order(
     """The segments' rows again, segment by segment: first its other rows in arrival order,
     then its valid events in (event_id, arrival) order, in chunks of about `chunk_rows`.
     `in_thread` wraps what runs in the spilling thread (Spark's thread properties)."""
-    folder = Path(tempfile.mkdtemp(prefix="ingest-sort-"))
+    _remove_stale()
+    folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
     stop = threading.Event()
     spill = in_thread(_spill)
     try:
@@ -81,6 +85,25 @@ def in_id_order(
                 stop.set()  # a segment still being read stops at its next chunk
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_stale() -> None:
+    """Remove the spill folders of drivers that are gone (killed mid-batch): each holds up to
+    two segments' events."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_PREFIX).split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 @dataclass

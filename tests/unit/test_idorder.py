@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
@@ -140,6 +142,20 @@ def test_a_consumer_that_stops_stops_the_reading_and_leaves_no_files(
     out.close()
     assert closed == ["a", "b"]
     assert list(private_temp.glob("ingest-sort-*")) == []
+
+
+def test_the_folders_of_killed_drivers_are_removed_not_those_of_live_ones(
+    private_temp: Path,
+) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # reaped: its pid names no process
+    stale = private_temp / f"ingest-sort-{gone.pid}-abc"
+    live = private_temp / f"ingest-sort-{os.getppid()}-def"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "run1.arrow").write_bytes(b"spilled")
+    list(in_id_order([[table(event("f1", OLD, 2, "a"))]], chunk_rows=10))
+    assert not stale.exists() and live.exists()
 
 
 def test_a_failed_read_reaches_the_consumer() -> None:
