@@ -85,11 +85,11 @@ def _is_ordered(table: pa.Table, keys: tuple[str, ...]) -> bool:
     return bool(pc.all(in_order, skip_nulls=False).as_py())
 
 
-def _first_per_id(events: pa.Table) -> pa.Table:
-    """The first row of each event_id (rows in arrival order, or in event_id order with equal
-    ids in arrival order), sorted by event_id: a stable sort keeps a repeated id's rows in
-    arrival order, so the first is the one whose id differs from the row before it."""
-    ordered = events if _is_ordered(events, ("event_id",)) else _sorted_by(events, "event_id")
+def _first_per_id(events: pa.Table, *, by_id: bool = False) -> pa.Table:
+    """The first row of each event_id (rows in arrival order; `by_id`: in event_id order with
+    equal ids in arrival order already), sorted by event_id: a stable sort keeps a repeated
+    id's rows in arrival order, so the first is the one whose id differs from the row before."""
+    ordered = events if by_id else _sorted_by(events, "event_id")
     if ordered.num_rows < 2:
         return ordered
     ids = ordered.column("event_id")
@@ -131,7 +131,8 @@ def prepare(table: pa.Table) -> PreparedChunk:
     is_marker = pc.equal(table.column("kind"), FILE_MARKER)
     markers = table.filter(is_marker)
     records = table.filter(pc.invert(is_marker))
-    if not _is_ordered(records, ID_ORDER_COLUMNS):
+    by_id = _is_ordered(records, ID_ORDER_COLUMNS)
+    if not by_id:
         records = _in_arrival_order(records)
     valid = pc.is_null(records.column("reason"))
     accepted = records.filter(valid)
@@ -140,7 +141,7 @@ def prepare(table: pa.Table) -> PreparedChunk:
         return accepted.filter(pc.equal(accepted.column("kind"), name)).select(list(columns))
 
     events = of_kind("events", EVENT_COLUMNS + LINEAGE_COLUMNS)
-    first_events = _first_per_id(events)
+    first_events = _first_per_id(events, by_id=by_id)
     users = of_kind("users", USER_COLUMNS + ARRIVAL_COLUMNS)
     products = of_kind("products", PRODUCT_COLUMNS + ARRIVAL_COLUMNS)
     per_file: dict[tuple[str, datetime], int] = {}
