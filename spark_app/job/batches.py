@@ -181,17 +181,8 @@ def _in_id_order(planned: list[pieces.Piece], piece_bytes: int) -> bool:
 
 
 def _segments(planned: list[pieces.Piece]) -> list[list[pieces.Piece]]:
-    """The pieces in runs of about equal input, in arrival order (job/idorder.py)."""
-    count = segment_count(_input_bytes(planned))
-    share = _input_bytes(planned) / count
-    parts: list[list[pieces.Piece]] = [[]]
-    done = 0
-    for piece in planned:
-        if parts[-1] and done >= share * len(parts):
-            parts.append([])
-        parts[-1].append(piece)
-        done += piece.end - piece.start
-    return parts
+    """The pieces in runs of about even input, in arrival order (job/idorder.py)."""
+    return pieces.spread(planned, segment_count(_input_bytes(planned)))
 
 
 def _input_bytes(planned: list[pieces.Piece]) -> int:

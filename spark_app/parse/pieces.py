@@ -177,16 +177,23 @@ def _even(run: list[Piece], budget: int, width: int) -> list[list[Piece]]:
         count = -(-count // width) * width
         if count >= len(run):
             return [[piece] for piece in run]
-        spread: list[list[Piece]] = [[] for _ in range(count)]
-        offset = 0
-        for piece in run:
-            length = piece.end - piece.start
-            spread[min(count - 1, (offset + length // 2) * count // total)].append(piece)
-            offset += length
-        groups = [group for group in spread if group]
+        groups = spread(run, count)
         if all(sum(piece.end - piece.start for piece in group) <= budget for group in groups):
             return groups
         count += 1
+
+
+def spread(run: list[Piece], count: int) -> list[list[Piece]]:
+    """Consecutive pieces in at most `count` groups of about even bytes, in their order: each
+    piece goes to the group its middle byte falls in (groups left empty are dropped)."""
+    total = max(1, sum(piece.end - piece.start for piece in run))
+    groups: list[list[Piece]] = [[] for _ in range(count)]
+    offset = 0
+    for piece in run:
+        length = piece.end - piece.start
+        groups[min(count - 1, (offset + length // 2) * count // total)].append(piece)
+        offset += length
+    return [group for group in groups if group]
 
 
 # --- on the executors ---------------------------------------------------------------------

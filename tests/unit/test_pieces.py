@@ -21,6 +21,7 @@ from spark_app.parse.pieces import (
     probe,
     ranges_to_probe,
     read_piece,
+    spread,
 )
 
 HEADER = b"event_id,user_id,product_id,event_type,price,event_time"
@@ -207,6 +208,16 @@ def test_a_batch_within_one_group_is_spread_over_the_width_by_bytes() -> None:
     assert in_groups(planned, 20, 2) == [planned[:2], planned[2:]]
     assert in_groups(planned, 18, 2) == [[p] for p in planned]
     assert in_groups(planned, 18, 1) == [planned[:1], planned[1:3], planned[3:]]
+
+
+def test_pieces_spread_in_order_over_groups_of_about_even_bytes() -> None:
+    """A large batch's segments for MySQL's key order (job/idorder.py)."""
+    planned = [Piece(f"file:/d/{i}.csv", T0, 0, size, 1, None, True)
+               for i, size in enumerate([8, 8, 8, 2, 6, 8])]  # fmt: skip
+    # Each piece goes where its middle byte falls: 4 and 12 of 40 before the half, 20 on it.
+    assert spread(planned, 2) == [planned[:2], planned[2:]]
+    assert spread(planned, 3) == [planned[:2], planned[2:4], planned[4:]]
+    assert spread(planned[:1], 2) == [planned[:1]]
 
 
 def test_files_of_one_size_are_spread_evenly_over_every_core() -> None:
