@@ -204,6 +204,8 @@ def test_status_lines_and_the_run_summary_are_logged(ingested: Ingested) -> None
     first, second = ingested.outputs
     run_id = next(iter(sorted(batch_sums(ingested.sink))))
     assert f"status {run_id}: 2 batches, " in first
+    # Spark's phases, read from each progress's JSON by the listener.
+    assert re.search(r"; phases p50 ms: latestOffset \d+, .*, triggerExecution \d+", first)
     assert f"run {run_id}: 3 file(s), " in first
     password = ingested.env["MYSQL_PASSWORD"]
     assert password not in first and password not in second
