@@ -13,7 +13,7 @@ import logging
 import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyspark import SparkContext
 from pyspark.sql.streaming.listener import (
@@ -78,9 +78,12 @@ class _ProgressFromJson(JStreamingQueryListener):
     (and a dozen to end each map's iteration). Those calls took 0.1-0.2 s a batch of both
     processes' CPU, about 15 % of a catch-up's throughput on two cores."""
 
+    def __init__(self, listener: StatusListener) -> None:
+        super().__init__(listener)
+        self.status = listener
+
     def onQueryProgress(self, jevent: JavaObject) -> None:
-        progress = json.loads(jevent.progress().json())
-        self.pylistener.onQueryProgress(QueryProgressEvent.fromJson({"progress": progress}))
+        self.status.progressed(json.loads(jevent.progress().json()))
 
 
 class StatusListener(StreamingQueryListener):
@@ -108,12 +111,20 @@ class StatusListener(StreamingQueryListener):
         pass
 
     def onQueryProgress(self, event: QueryProgressEvent) -> None:
+        self.progressed(json.loads(event.progress.json))
+
+    def progressed(self, progress: Mapping[str, Any]) -> None:
+        """One batch's progress, as Spark's JSON of it (a field Spark leaves out, such as a
+        rate that is not a number, is simply absent)."""
         # The handler reads the files itself, so Spark counts no input rows: a batch had input
         # when its source offsets moved.
-        if all(source.startOffset == source.endOffset for source in event.progress.sources):
+        sources = progress.get("sources", [])
+        if all(source.get("startOffset") == source.get("endOffset") for source in sources):
             return
         self._batches += 1
-        self._durations.append(dict(event.progress.durationMs))
+        self._durations.append(
+            {name: int(ms) for name, ms in progress.get("durationMs", {}).items()}
+        )
         if self.every and self._batches % self.every == 0:
             self.log_status()
 

@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 
 from spark_app.common.batch_metrics import RunTotals
+from spark_app.common.database import DatabaseSettings
 from spark_app.common.numbers import NumberError
 from spark_app.telemetry.settings import observability_from_env
-from spark_app.telemetry.status import phases_text, status_text
+from spark_app.telemetry.status import StatusListener, phases_text, status_text
+
+SETTINGS = DatabaseSettings("mysql", "127.0.0.1", 3306, "ingest", "app", "")
 
 
 def test_defaults() -> None:
@@ -69,3 +72,44 @@ def test_phases_are_medians_in_the_order_spark_runs_them() -> None:
         "phases p50 ms: latestOffset 5, walCommit 11, addBatch 350, triggerExecution 500"
     )
     assert phases_text([]) == ""
+
+
+def _progress(batch: int, start: int | None, end: int, trigger_ms: int) -> dict[str, object]:
+    """A progress as Spark's JSON has it: a rate that is not a number (the first batch's) is
+    left out, an offset is a JSON value (null before the first batch)."""
+    source = {
+        "description": "FileStreamSource[file:/drop]",
+        "startOffset": None if start is None else {"logOffset": start},
+        "endOffset": {"logOffset": end},
+        "latestOffset": None,
+        "numInputRows": 0,
+        "processedRowsPerSecond": 0.0,
+        "metrics": {},
+    }
+    return {
+        "id": "7f7d3a0e-8a4b-4a39-9a52-0d1f5c3f6c11",
+        "batchId": batch,
+        "durationMs": {"latestOffset": 10 + batch, "addBatch": 100, "triggerExecution": trigger_ms},
+        "sources": [source],
+        "sink": {"description": "ForeachBatchSink", "numOutputRows": -1},
+    }
+
+
+class _Recorded(StatusListener):
+    """The listener, its status lines recorded instead of read from a database."""
+
+    lines: list[str]
+
+    def log_status(self) -> None:
+        self.lines.append(phases_text(self._durations))
+        self._durations = []
+
+
+def test_the_status_line_counts_batches_whose_offsets_moved() -> None:
+    listener = _Recorded(SETTINGS, "run", "/drop", every=2)
+    listener.lines = []
+    listener.progressed(_progress(0, None, 0, 300))
+    listener.progressed(_progress(1, 0, 0, 5))  # no new file: not a batch with input
+    assert listener.lines == []
+    listener.progressed(_progress(2, 0, 1, 500))
+    assert listener.lines == ["phases p50 ms: latestOffset 11, addBatch 100, triggerExecution 400"]
