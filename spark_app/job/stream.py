@@ -6,6 +6,7 @@ import functools
 import logging
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -93,12 +94,16 @@ def start_query(
 
 def warm_up(spark: SparkSession, settings: StreamSettings) -> None:
     """Before the first file arrives, run the stream once over a temporary folder with one
-    small file, writing nothing, then read that file on the executors: the first real batch
-    finds the file source, the checkpoint writes, the foreachBatch callback, the driver's and
-    the executors' read paths warm (JIT, code generation, Python workers). A failure here only
-    costs the first batch that time."""
+    small file, writing nothing, and meanwhile read that file on the executors: the first real
+    batch finds the file source, the checkpoint writes, the foreachBatch callback, the
+    driver's and the executors' read paths warm (JIT, code generation, Python workers). The
+    two run at once: the stream's start is mostly the driver's, the executors' mostly the
+    other core's. A failure here only costs the first batch that time."""
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="ingest-warm-") as folder:
+    with (
+        tempfile.TemporaryDirectory(prefix="ingest-warm-") as folder,
+        ThreadPoolExecutor(1, thread_name_prefix="warm-up") as executors,
+    ):
         drop, checkpoint = Path(folder, "drop"), f"file://{Path(folder, 'checkpoint')}"
         drop.mkdir()
         (drop / "warm-up.csv").write_text(WARM_UP_FILE, encoding="utf-8")
@@ -112,6 +117,7 @@ def warm_up(spark: SparkSession, settings: StreamSettings) -> None:
             rounds=WARM_UP_ROUNDS,
         )
         try:
+            read = executors.submit(warm_up_executors, spark, drop / "warm-up.csv")
             query = (
                 read_files(spark, dry)
                 .writeStream.queryName("warm-up")
@@ -122,7 +128,7 @@ def warm_up(spark: SparkSession, settings: StreamSettings) -> None:
             )
             if not query.awaitTermination(WARM_UP_TIMEOUT_S):
                 query.stop()
-            warm_up_executors(spark, drop / "warm-up.csv")
+            read.result(WARM_UP_TIMEOUT_S)
         except Exception as exc:
             log.warning("warm-up failed (the first batch will be slower): %s", exc)
             return
