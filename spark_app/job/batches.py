@@ -335,15 +335,16 @@ def dry_run_batch(
 
 
 def warm_up_executors(spark: SparkSession, path: Path) -> int:
-    """Read, split and validate a small local file on the executors, as a wave of one
-    partition per core, so that the first large batch does not pay for the Python workers
-    (each core's) or the first run of the read path; returns the rows read. Local masters
-    only (else 0): an executor elsewhere cannot see the driver's file."""
+    """Read, split and validate a small local file once on the executors, so that the first
+    large batch does not pay for the first run of their read path (a Python worker, code
+    generation); returns its rows. One partition: a second Python worker would sit idle
+    beside a stream of small files. Local masters only (else 0): an executor elsewhere cannot
+    see the driver's file."""
     if not (spark.sparkContext.master or "local").startswith("local"):
         return 0
     size = path.stat().st_size
     piece = pieces.Piece(f"file:{path}", datetime.now(UTC), 0, size, 1, None, True)
-    return int(_validated(spark, [[piece]] * _wave_width(spark)).num_rows)
+    return int(_validated(spark, [[piece]]).num_rows)
 
 
 def recover_staged(committer: Committer, folder: Path | None) -> int:

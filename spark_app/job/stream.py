@@ -96,7 +96,7 @@ def warm_up(spark: SparkSession, settings: StreamSettings) -> None:
     """Before the first file arrives, run the stream once over a temporary folder with one
     small file, writing nothing, and meanwhile read that file on the executors: the first real
     batch finds the file source, the checkpoint writes, the foreachBatch callback, the
-    driver's and the executors' read paths warm (JIT, code generation, Python workers). The
+    driver's and the executors' read paths warm (JIT, code generation, a Python worker). The
     two run at once: the stream's start is mostly the driver's, the executors' mostly the
     other core's. A failure here only costs the first batch that time."""
     started = time.monotonic()

@@ -1,5 +1,5 @@
-"""The stream's warm-up, on the test run's Spark session: it runs whole, and it starts a Python
-worker for every core the first wave of a large batch uses."""
+"""The stream's warm-up, on the test run's Spark session: it runs whole, writes nothing, and
+reads its file on the executors."""
 
 from __future__ import annotations
 
@@ -28,10 +28,9 @@ def test_the_warm_up_runs_whole_and_writes_nothing(
     assert not any(spark.streams.active)
 
 
-def test_the_executors_read_the_file_once_per_core(spark: SparkSession, tmp_path: Path) -> None:
+def test_the_executors_read_the_whole_file(spark: SparkSession, tmp_path: Path) -> None:
     path = tmp_path / "warm-up.csv"
     path.write_text(WARM_UP_FILE, encoding="utf-8")
     records = len(WARM_UP_FILE.splitlines()) - 1
-    # Each partition gives the file's records and its marker row.
-    cores = spark.sparkContext.defaultParallelism
-    assert warm_up_executors(spark, path) == (records + 1) * cores
+    # The file's records (a valid one, a rejected one) and its marker row.
+    assert warm_up_executors(spark, path) == records + 1
