@@ -89,8 +89,8 @@ def wait_for_worker(
         try:
             if cluster.state().get("aliveworkers") == 1:
                 return
-        except OSError:
-            pass
+        except (OSError, ValueError):
+            pass  # not listening yet, or (just started) answering with its HTML page
         time.sleep(0.5)
     tails = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in logs)
     pytest.fail(f"the worker did not register with the master:\n{tails}")
