@@ -269,6 +269,9 @@ def _reason() -> Column:
     )
 
 
+# Spark compiles these expressions, for every kind of record, into one generated method per
+# row, close to the 8,000 bytes of bytecode past which HotSpot never compiles a method: a rule
+# more may need the code cut down (tests/integration/test_validate.py checks the size).
 @lru_cache(maxsize=4)
 def _expressions(
     application: str,

@@ -526,3 +526,23 @@ def test_prepare_takes_what_spark_gives(spark: SparkSession, tmp_path: Path) -> 
     assert minute_totals(batch.events) == [
         MinuteTotal(datetime(2026, 1, 1, 10, 0), "view", 1, Decimal("2.50"))
     ]
+
+
+# HotSpot compiles no method of more than 8,000 bytes of bytecode (HugeMethodLimit, with
+# DontCompileHugeMethods on by default): such a method runs interpreted for ever. The
+# validation's whole-stage code is one method per row, close to that size; past it the read of
+# a catch-up took 1.7-2x the JVM's CPU (benchmarks/BENCHMARKS.md).
+HUGE_METHOD_BYTES = 8_000
+
+
+def largest_generated_method(frame: DataFrame) -> int:
+    """The bytecode size of the largest method Spark generates for the frame's plan."""
+    subtrees = frame._jdf.queryExecution().debug().codegenToSeq()
+    return max(int(subtrees.apply(i)._3().maxMethodCodeSize()) for i in range(subtrees.size()))
+
+
+def test_the_validation_compiles_to_methods_the_jit_compiles(spark: SparkSession) -> None:
+    # The executors' frame; a live batch split on the driver is validated over a local
+    # relation, which Spark evaluates without generating code.
+    size = largest_generated_method(split_wave(spark, 2).transform(validate))
+    assert 0 < size <= HUGE_METHOD_BYTES, size
