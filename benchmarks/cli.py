@@ -20,13 +20,13 @@ from typing import Any
 
 import psutil
 
-from benchmarks import procs, report, scenarios
+from benchmarks import ceilings, procs, report, scenarios
 from benchmarks.databases import Database
 from spark_app.common.database import SINKS, Kind
 
 log = logging.getLogger("benchmarks")
 
-SCENARIOS = ("catch_up", "big_table", "freshness", "history", "large_file")
+SCENARIOS = ("catch_up", "ceilings", "big_table", "freshness", "history", "large_file")
 # The cost of history is measured on one sink: it is Spark's file source that keeps history.
 HISTORY_SINKS: tuple[Kind, ...] = ("mysql",)
 
@@ -140,7 +140,7 @@ def run(
                 "buffer_pool": servers[kind].buffer_pool(),
             }
         backlog: list[Path] = []
-        if only & {"catch_up", "big_table"}:
+        if only & {"catch_up", "ceilings", "big_table"}:
             log.info("backlog: %d files x %d rows", sizes.catchup_files, sizes.catchup_rows)
             backlog = scenarios.generate(
                 ctx, ctx.folder("backlog"), sizes.catchup_files, sizes.catchup_rows
@@ -148,6 +148,18 @@ def run(
         if "catch_up" in only:
             for kind in sinks:
                 runner.measure("catch_up", kind, partial(_catch_up, ctx, servers[kind], backlog))
+        if "ceilings" in only:
+            chunks = workdir / "ceilings_chunks"
+            read: dict[str, Any] = {}
+
+            def both_halves(db: Database) -> dict[str, Any]:
+                files = sizes.files_per_trigger[0]
+                if not read:  # Spark's half once, for every sink
+                    read.update(ceilings.read_alone(ctx, backlog, files, chunks))
+                return ceilings.ceilings(db, backlog, files, read, chunks)
+
+            for kind in sinks:
+                runner.measure("ceilings", kind, partial(both_halves, servers[kind]))
         if "big_table" in only:
             for kind in sinks:
                 catch = results.get("catch_up", {}).get(kind) if "catch_up" in only else None

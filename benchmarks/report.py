@@ -102,6 +102,32 @@ def _catch_up_cells(catch: dict[str, Any]) -> list[tuple[str, str]]:
     return cells
 
 
+def _cpu(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{part} {value:g}" for part, value in seconds.items())
+
+
+def _ceilings_cells(ceiling: dict[str, Any]) -> list[tuple[str, str]]:
+    read, write = ceiling["read"], ceiling["write"]
+    admission = _admission(str(ceiling["files_per_trigger"]))
+    return [
+        (
+            f"catch-up's halves alone, {admission}: Spark's read (no database, warm)",
+            f"{_n(read['records_per_s'])} records/s ({read['warm']['seconds']} s;"
+            f" CPU s: {_cpu(read['warm']['cpu_s'])}; cold pass {read['cold']['seconds']} s)",
+        ),
+        (
+            f"catch-up's halves alone, {admission}: the database's write (no Spark)",
+            f"{_n(write['rows_per_s'])} rows/s ({write['seconds']} s, a batch p50"
+            f" {write['batch_s_p50']} s; CPU s: {_cpu(write['cpu_s'])})",
+        ),
+        (
+            f"catch-up's bound on {ceiling['cores']} cores, {admission}",
+            f"{_n(ceiling['bound_rows_per_s'])} rows/s (the longer half, or both halves'"
+            " CPU over the cores)",
+        ),
+    ]
+
+
 def _big_table_cells(big: dict[str, Any]) -> list[tuple[str, str]]:
     empty, full = big["empty"], big["preloaded"]
     return [
@@ -177,6 +203,7 @@ def _history_cells(hist: dict[str, Any]) -> list[tuple[str, str]]:
 
 CELLS = {
     "catch_up": _catch_up_cells,
+    "ceilings": _ceilings_cells,
     "big_table": _big_table_cells,
     "freshness": _freshness_cells,
     "history": _history_cells,

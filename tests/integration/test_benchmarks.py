@@ -38,10 +38,10 @@ def harness_env() -> dict[str, str]:
 
 
 def test_quick_catch_up_runs_and_saves_its_results(tmp_path: Path) -> None:
-    # One scenario on one sink keeps the suite short; `python -m benchmarks --quick` runs all.
+    # Two scenarios on one sink keep the suite short; `python -m benchmarks --quick` runs all.
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--sink", "mysql", "--only", "catch_up",
-         "--output-dir", str(tmp_path)],
+         "--only", "ceilings", "--output-dir", str(tmp_path)],
         cwd=REPO, env=harness_env(), capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
@@ -53,6 +53,13 @@ def test_quick_catch_up_runs_and_saves_its_results(tmp_path: Path) -> None:
     assert catch["rows"] == sizes["catchup_files"] * sizes["catchup_rows"]
     runs = [*catch["pipeline"].values(), *catch["baselines"].values()]
     assert runs and all(run["rows_per_s"] > 0 for run in runs)
+    # The catch-up's halves alone: the same backlog read by Spark, then written by the sink.
+    ceiling = results["ceilings"]["mysql"]
+    assert "error" not in ceiling, ceiling.get("error")
+    assert ceiling["write"]["rows"] == catch["rows"]
+    # Every record of the backlog, and a marker row per file.
+    assert ceiling["read"]["warm"]["records"] == catch["rows"] + sizes["catchup_files"]
+    assert 0 < ceiling["bound_rows_per_s"] <= ceiling["write"]["rows_per_s"]
     with Image.open(tmp_path / "quick.png") as image:
         assert image.format == "PNG"
         assert image.width > 0 and image.height > 0

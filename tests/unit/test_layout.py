@@ -44,7 +44,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "localmysql": ("localdb",),
     "localpg": ("localdb",),
     "localdb": (),
-    "benchmarks": ("job", "sink", "common", "localmysql", "localpg"),
+    "benchmarks": ("job", "parse", "sink", "common", "localmysql", "localpg"),
     "scripts": ("sink", "common", "localmysql", "localpg"),
 }
 # The old `python -m spark_app.<command>` forms: one line in the map for the four.
