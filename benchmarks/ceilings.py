@@ -127,7 +127,10 @@ def _server(db: Database) -> psutil.Process:
     for process in psutil.process_iter(["name", "cmdline"]):
         name = process.info["name"] or ""
         arguments = process.info["cmdline"] or []
-        if name in ("mariadbd", "mysqld", "postgres") and any(port in a for a in arguments):
+        # MariaDB's --port=N, PostgreSQL's -p N.
+        if name in ("mariadbd", "mysqld", "postgres") and (
+            f"--port={port}" in arguments or port in arguments
+        ):
             return process
     raise RuntimeError(f"no server process found on port {port}")
 

@@ -530,8 +530,8 @@ def test_prepare_takes_what_spark_gives(spark: SparkSession, tmp_path: Path) -> 
 
 # HotSpot compiles no method of more than 8,000 bytes of bytecode (HugeMethodLimit, with
 # DontCompileHugeMethods on by default): such a method runs interpreted for ever. The
-# validation's whole-stage code is one method per row, close to that size; past it the read of
-# a catch-up took 1.7-2x the JVM's CPU (benchmarks/BENCHMARKS.md).
+# validation's whole-stage code is one method per row, close to that size; past it, reading a
+# catch-up's backlog took up to twice the JVM's CPU (benchmarks/BENCHMARKS.md).
 HUGE_METHOD_BYTES = 8_000
 
 
