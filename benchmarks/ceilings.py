@@ -57,14 +57,16 @@ def batches_of(files: list[Path], per_trigger: int) -> list[list[SourceFile]]:
 
 
 def _tree_cpu(root: psutil.Process) -> dict[str, float]:
-    """CPU seconds so far of a process and its descendants: the JVM's, and the Python ones'."""
-    seconds = {"jvm": 0.0, "python": 0.0}
+    """CPU seconds so far of a process and its descendants, by part (procs.part_of: the JVM,
+    the Python driver, the Python workers)."""
+    seconds: dict[str, float] = {}
     for process in [root, *root.children(recursive=True)]:
         try:
-            used = sum(process.cpu_times()[:2])
-            seconds["jvm" if process.name() == "java" else "python"] += used
+            used = float(sum(process.cpu_times()[:2]))
+            part = procs.part_of(process)
         except psutil.Error:
             continue
+        seconds[part] = seconds.get(part, 0.0) + used
     return seconds
 
 
@@ -94,11 +96,12 @@ def _read(files: list[Path], per_trigger: int, chunks: Path) -> dict[str, Any]:
                         _save(table, chunks / f"{number:06d}_{index:04d}.arrow")
             seconds = time.monotonic() - started
             after = _tree_cpu(me)
+            used = {part: after[part] - before.get(part, 0.0) for part in sorted(after)}
             passes.append(
                 {
                     "seconds": round(seconds, 2),
                     "records": rows,
-                    "cpu_s": {part: round(after[part] - before[part], 2) for part in after},
+                    "cpu_s": {part: round(value, 2) for part, value in used.items()},
                 }
             )
     finally:

@@ -44,7 +44,7 @@ def which(name: str, env: Mapping[str, str]) -> str:
     return found
 
 
-def _part(process: psutil.Process) -> str:
+def part_of(process: psutil.Process) -> str:
     """Which part of the stream's process tree a process is."""
     if process.name() == "java":
         return "jvm"
@@ -87,7 +87,7 @@ class PeakRss:
                 if _unexeced_clone(process):
                     continue
                 rss = process.memory_info().rss / 2**20
-                part = _part(process)
+                part = part_of(process)
             except psutil.Error:
                 continue
             parts[part] = parts.get(part, 0.0) + rss
