@@ -41,18 +41,16 @@ QUERY_ID = "00000000-0000-4000-8000-00000000ce11"
 RESULT_PREFIX = "ceilings: "
 
 
+def _source_file(path: Path) -> SourceFile:
+    status = path.stat()
+    return SourceFile(
+        f"file:{path.resolve()}", datetime.fromtimestamp(status.st_mtime, UTC), status.st_size
+    )
+
+
 def batches_of(files: list[Path], per_trigger: int) -> list[list[SourceFile]]:
     """The files as the source admits them: arrival order, `per_trigger` a batch."""
-    listed = in_arrival_order(
-        [
-            SourceFile(
-                f"file:{path.resolve()}",
-                datetime.fromtimestamp(path.stat().st_mtime, UTC),
-                path.stat().st_size,
-            )
-            for path in files
-        ]
-    )
+    listed = in_arrival_order([_source_file(path) for path in files])
     return [listed[start : start + per_trigger] for start in range(0, len(listed), per_trigger)]
 
 
