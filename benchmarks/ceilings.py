@@ -19,7 +19,6 @@ import logging
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import pyarrow.ipc as ipc
 from benchmarks import procs
 from benchmarks.databases import Database
 from benchmarks.scenarios import Context
+from spark_app.job.readahead import listing
 from spark_app.parse.pieces import PIECE_BYTES, SourceFile, in_arrival_order
 from spark_app.sink import dialect_for
 from spark_app.sink.batch import BatchKey, FileEntry
@@ -41,16 +41,13 @@ QUERY_ID = "00000000-0000-4000-8000-00000000ce11"
 RESULT_PREFIX = "ceilings: "
 
 
-def _source_file(path: Path) -> SourceFile:
-    status = path.stat()
-    return SourceFile(
-        f"file:{path.resolve()}", datetime.fromtimestamp(status.st_mtime, UTC), status.st_size
-    )
-
-
 def batches_of(files: list[Path], per_trigger: int) -> list[list[SourceFile]]:
-    """The files as the source admits them: arrival order, `per_trigger` a batch."""
-    listed = in_arrival_order([_source_file(path) for path in files])
+    """The files as the source admits them: named and timed as its log records them
+    (`job.readahead.listing`), in arrival order, `per_trigger` a batch."""
+    wanted = {"file:" + os.path.abspath(path) for path in files}
+    folders = sorted({os.path.dirname(os.path.abspath(path)) for path in files})
+    found = [entry for folder in folders for entry in listing(folder) if entry.path in wanted]
+    listed = in_arrival_order(found)
     return [listed[start : start + per_trigger] for start in range(0, len(listed), per_trigger)]
 
 
