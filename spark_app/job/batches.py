@@ -53,7 +53,7 @@ CHUNK_ROWS = 50_000
 # Piece groups (Spark partitions) per collected wave of a large batch.
 WAVE_GROUPS = 4
 # A large file's first ranges are this share of a piece, the next ones twice that, and so on
-# up to a piece (one range a partition, a wave a partition per core): its first rows reach the
+# up to a piece (one range a partition, a wave a partition per reading core): its first rows reach the
 # database after a small read rather than after a wave of whole pieces.
 FIRST_RANGE_SHARE = 8
 # A batch of at most this much input is split on the driver (validate.split_here): reading a
@@ -100,14 +100,21 @@ def plan(
     probes: list[pieces.Probe] = []
     if any(entry.length > piece_bytes for entry in files):
         first = max(1, piece_bytes // FIRST_RANGE_SHARE)
-        ranges = pieces.ranges_to_probe(files, piece_bytes, first=first, width=_wave_width(spark))
-        probes = probe_ranges(spark, ranges)
+        width = _wave_width(spark)
+        ranges = pieces.ranges_to_probe(files, piece_bytes, first=first, width=width)
+        probes = probe_ranges(spark, ranges, width)
     return pieces.pieces_of(files, probes, piece_bytes)
 
 
 def _wave_width(spark: SparkSession) -> int:
-    """Groups (partitions) per wave: one per core, at most WAVE_GROUPS."""
-    return max(1, min(spark.sparkContext.defaultParallelism, WAVE_GROUPS))
+    """Groups (partitions) per wave: one per executor core, at most WAVE_GROUPS. On a local
+    master the driver's write (and most often the database) shares the machine's cores with
+    the executors and needs about as much CPU as the read: a wave reads with half of them,
+    and the write of the wave before has the other half."""
+    cores = spark.sparkContext.defaultParallelism
+    if (spark.sparkContext.master or "").startswith("local"):
+        cores //= 2
+    return max(1, min(cores, WAVE_GROUPS))
 
 
 def _slices(table: pa.Table) -> Iterator[pa.Table]:

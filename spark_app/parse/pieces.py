@@ -151,7 +151,7 @@ def in_groups(pieces: list[Piece], budget: int, width: int = 1) -> list[list[Pie
     group of its own (a large file's first ranges are kept small, so that its first rows reach
     the database early). The other pieces, runs of whole files, are spread over groups of
     even bytes, as many as a multiple of `width` allows: a wave of `width` partitions keeps
-    every core busy until its end, rather than one core reading a full group and the other a
+    every reading core busy until its end, rather than one core reading a full group and the other a
     remainder."""
     groups: list[list[Piece]] = []
     run: list[Piece] = []

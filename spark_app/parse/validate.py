@@ -140,10 +140,12 @@ def split_wave(spark: SparkSession, count: int) -> DataFrame:
     return spark.range(0, count, 1, count).mapInArrow(read_groups, RECORDS)
 
 
-def probe_ranges(spark: SparkSession, ranges: list[pieces.Range]) -> list[pieces.Probe]:
+def probe_ranges(
+    spark: SparkSession, ranges: list[pieces.Range], tasks: int = 1
+) -> list[pieces.Probe]:
     """Probe each range (pieces.probe), in the ranges' order. The tasks are started as
-    split_wave starts its tasks, one per core, each probing a run of consecutive ranges: a
-    probe is a few milliseconds of counting, less than a task's round trip."""
+    split_wave starts its tasks, up to `tasks` of them, each probing a run of consecutive
+    ranges: a probe is a few milliseconds of counting, less than a task's round trip."""
 
     def probe(ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for id_batch in ids:
@@ -153,8 +155,7 @@ def probe_ranges(spark: SparkSession, ranges: list[pieces.Range]) -> list[pieces
             yield pa.RecordBatch.from_pylist(found, schema=_PROBES_ARROW)
 
     count = len(ranges)
-    tasks = max(1, min(count, spark.sparkContext.defaultParallelism))
-    probed = spark.range(0, count, 1, tasks).mapInArrow(probe, PROBES).toArrow()
+    probed = spark.range(0, count, 1, max(1, min(count, tasks))).mapInArrow(probe, PROBES).toArrow()
     return [pieces.Probe(**row) for row in probed.to_pylist()]
 
 

@@ -429,7 +429,7 @@ def test_a_file_probed_and_read_in_groups_keeps_its_order_and_line_numbers(
     source = SourceFile(f"{D}/ranged.csv", T0, local.stat().st_size)
     piece_bytes = 64  # about two lines a range: the CR LF pairs fall on range boundaries
     ranges = ranges_to_probe([source], piece_bytes, first=16, width=2)
-    probes = probe_ranges(spark, ranges)
+    probes = probe_ranges(spark, ranges, tasks=2)  # runs of ranges in two tasks, in order
     assert [found.index for found in probes] == list(range(len(ranges)))
     assert sum(found.lines for found in probes) == 8
     groups = in_groups(pieces_of([source], probes, piece_bytes), piece_bytes)
