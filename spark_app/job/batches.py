@@ -53,8 +53,8 @@ CHUNK_ROWS = 50_000
 # Piece groups (Spark partitions) per collected wave of a large batch.
 WAVE_GROUPS = 4
 # A large file's first ranges are this share of a piece, the next ones twice that, and so on
-# up to a piece (one range a partition, a wave a partition per reading core): its first rows reach the
-# database after a small read rather than after a wave of whole pieces.
+# up to a piece (one range a partition, a wave a partition per reading core): its first rows
+# reach the database after a small read rather than after a wave of whole pieces.
 FIRST_RANGE_SHARE = 8
 # A batch of at most this much input is split on the driver (validate.split_here): reading a
 # few small files costs less than a Spark task's round trip to a Python worker.
