@@ -8,6 +8,8 @@ import sys
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
+from spark_app.common.memory import return_freed_memory
+
 APP_NAME = "stream-ingest"
 
 
@@ -36,6 +38,7 @@ def build_session(
     # Python workers run the driver's interpreter (with pyarrow and this project) unless the
     # deployment names another one with PYSPARK_PYTHON.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return_freed_memory()
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)

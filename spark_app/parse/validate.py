@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_app.common.markers import FILE_MARKER
+from spark_app.common.memory import return_freed_memory
 from spark_app.parse import csvsplit, pieces
 from spark_app.parse.schemas import PIECES, PRICE, PROBES, RECORDS
 
@@ -45,6 +46,7 @@ OUT_ROWS = 10_000
 
 def _split_pieces(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """mapInArrow body: pieces of files in, a row per data record and a marker per piece out."""
+    return_freed_memory()
     for batch in batches:
         for index, row in enumerate(batch.to_pylist()):
             piece = pieces.Piece(**row)
