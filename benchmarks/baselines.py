@@ -153,5 +153,4 @@ def psql_copy_loader(
     env = schema.env(base_env, "owner")
     # Nothing of the user's ~/.psqlrc; stop at the first error.
     command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script)]
-    seconds, _ = procs.run(command, env, log, timeout=7200)
-    return seconds
+    return procs.run(command, env, log, timeout=7200).seconds

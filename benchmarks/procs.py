@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 
@@ -132,10 +133,16 @@ def _failed(command: list[str], code: int, log: Path) -> CommandError:
     return CommandError(f"{' '.join(command[:3])} ... exited {code}; end of {log}:\n{tail}")
 
 
-def run(
-    command: list[str], env: Mapping[str, str], log: Path, timeout: float
-) -> tuple[float, float]:
-    """Run a command to its end; returns (seconds, peak RSS MB of its process tree)."""
+class Finished(NamedTuple):
+    """A command run to its end: its time and its process tree's peak RSS (MB), by part."""
+
+    seconds: float
+    peak_mb: float
+    peak_parts_mb: dict[str, float]
+
+
+def run(command: list[str], env: Mapping[str, str], log: Path, timeout: float) -> Finished:
+    """Run a command to its end; its time and the peak RSS of its process tree."""
     started = time.monotonic()
     process = start(command, env, log)
     with PeakRss(process.pid) as rss:
@@ -146,7 +153,7 @@ def run(
             raise CommandError(f"{command[0]} did not finish in {timeout:.0f} s") from None
     if code != 0:
         raise _failed(command, code, log)
-    return time.monotonic() - started, rss.peak_mb
+    return Finished(time.monotonic() - started, rss.peak_mb, rss.peak_parts_mb)
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 120) -> None:

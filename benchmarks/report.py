@@ -47,6 +47,7 @@ def _run(run: dict[str, Any]) -> str:
     return (
         f"**{_n(run['rows_per_s'])} rows/s** ({run['seconds']} s; {run['wall_s_with_startup']} s"
         f" with start-up; path {run['write_path']}); driver peak RSS {run['peak_rss_mb']} MB"
+        f"{_parts(run)}"
     )
 
 

@@ -230,7 +230,7 @@ def pipeline_catch_up(
     args = ["--sink", schema.kind, "--input-dir", str(files[0].parent), "--checkpoint-dir",
             str(ctx.folder(f"{label}_checkpoint")), "--available-now", *admission,
             *extra]  # fmt: skip
-    wall, peak = procs.run(
+    finished = procs.run(
         procs.spark_submit(MAIN, args), schema.env(ctx.env), log_file, timeout=3600 + rows / 100
     )
     done = batches(schema)
@@ -243,8 +243,9 @@ def pipeline_catch_up(
         "files_per_trigger": per_trigger,
         "rows_per_s": round(rows / seconds),
         "seconds": round(seconds, 2),
-        "wall_s_with_startup": round(wall, 1),
-        "peak_rss_mb": round(peak),
+        "wall_s_with_startup": round(finished.seconds, 1),
+        "peak_rss_mb": round(finished.peak_mb),
+        "peak_rss_parts_mb": finished.peak_parts_mb,
         "write_path": ",".join(paths),
         "write_path_logged": _write_path_logged(log_file),
         "rows_written": int(schema.scalar("SELECT COUNT(*) FROM events")),
@@ -263,7 +264,7 @@ def _spark_jdbc(ctx: Context, schema: Schema, files: list[Path], rows: int) -> d
     command = procs.spark_submit(
         "benchmarks/plain_spark_jdbc.py", ["--sink", schema.kind, *map(str, files)], jars=[jar]
     )
-    wall, peak = procs.run(command, schema.env(ctx.env, "owner"), log_file, 3600 + rows / 50)
+    finished = procs.run(command, schema.env(ctx.env, "owner"), log_file, 3600 + rows / 50)
     loaded = baselines.count_plain(schema)
     if loaded != rows:
         raise RuntimeError(f"plain Spark JDBC wrote {loaded} rows of {rows}")
@@ -276,8 +277,8 @@ def _spark_jdbc(ctx: Context, schema: Schema, files: list[Path], rows: int) -> d
     return {
         "rows_per_s": round(rows / seconds),
         "seconds": round(seconds, 2),
-        "wall_s_with_startup": round(wall, 1),
-        "peak_rss_mb": round(peak),
+        "wall_s_with_startup": round(finished.seconds, 1),
+        "peak_rss_mb": round(finished.peak_mb),
         "jar": jar.name,
     }
 
