@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 
 import numpy as np
@@ -17,11 +18,12 @@ pytestmark = pytest.mark.skipif(
 
 BLOCK = 512 << 10
 BLOCKS = 256  # 128 MiB held at once, like a wave's Arrow columns
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _resident_mb() -> float:
     with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096 / 2**20
+        return int(statm.read().split()[1]) * PAGE / 2**20
 
 
 def test_arrow_buffers_freed_leave_the_process() -> None:
@@ -33,7 +35,7 @@ def test_arrow_buffers_freed_leave_the_process() -> None:
     held = []
     for _ in range(BLOCKS):
         buffer = pa.allocate_buffer(BLOCK)
-        np.frombuffer(buffer, dtype=np.uint8)[::4096] = 1  # every page touched: resident
+        np.frombuffer(buffer, dtype=np.uint8)[::PAGE] = 1  # every page touched: resident
         held.append(buffer)
     assert _resident_mb() - before >= 0.9 * BLOCK * BLOCKS / 2**20
     held.clear()
